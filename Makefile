@@ -1,0 +1,61 @@
+# Kiln developer entry points. `make setup` installs what a fresh Debian machine lacks;
+# `make test` runs every test (it starts the local control plane itself when needed).
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export KILN_WORK ?= /tmp/kiln
+
+APT_PACKAGES := etcd-server etcd-client openssl curl git docker-registry skopeo jq \
+	golang-go dpkg-dev rsync golang-github-modern-go-reflect2-dev
+
+.PHONY: setup apt venv build-cluster test unit integration lint up down bench crds
+
+setup: apt venv build-cluster
+
+apt:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "apt-get install" $$missing; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+venv:
+	@[ -x $(PY) ] || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+
+build-cluster:
+	hack/control-plane.sh build
+
+test:
+	$(PY) -m pytest tests
+
+unit:
+	$(PY) -m pytest tests/unit
+
+integration:
+	$(PY) -m pytest tests/integration tests/e2e
+
+lint:
+	$(VENV)/bin/ruff check operator tests bench
+	$(VENV)/bin/ruff format --check operator tests bench
+	$(VENV)/bin/mypy
+
+up:
+	@hack/control-plane.sh start >/dev/null
+	@hack/registry.sh start
+	@hack/gitserver.sh start
+	@echo "kubeconfig: $$(hack/control-plane.sh kubeconfig)"
+	@echo "kubectl:    $$(hack/control-plane.sh bin)/kubectl"
+
+down:
+	-hack/gitserver.sh stop
+	-hack/registry.sh stop
+	-hack/control-plane.sh stop
+
+bench:
+	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+crds:
+	$(VENV)/bin/kiln crds --write

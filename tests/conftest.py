@@ -1,0 +1,193 @@
+"""Test harness: a real local Kubernetes control plane, registry and git server.
+
+The session-scoped `cluster` fixture uses `KILN_TEST_KUBECONFIG` when given; otherwise it starts
+the project's own control plane (`hack/control-plane.sh start`, idempotent) and stops it at the
+end only if this session started it. A harness that cannot start fails the test with the reason:
+it never skips.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from kubernetes import client, config
+
+REPO = Path(__file__).resolve().parents[1]
+HACK = REPO / "hack"
+
+
+def _hack(script: str, *args: str) -> str:
+    """Run a hack/ script and return its stdout; fail the test (never skip) with its output on error."""
+    proc = subprocess.run(
+        [str(HACK / script), *args], capture_output=True, text=True, timeout=600, check=False
+    )
+    if proc.returncode != 0:
+        pytest.fail(
+            f"hack/{script} {' '.join(args)} failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}",
+            pytrace=False,
+        )
+    return proc.stdout.strip()
+
+
+def _is_running(script: str, name: str) -> bool:
+    return f"{name} running" in _hack(script, "status")
+
+
+@dataclass
+class Cluster:
+    """A reachable Kubernetes API server and the matching kubectl."""
+
+    kubeconfig: Path
+    kubectl_path: str
+    api_client: client.ApiClient = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.api_client = config.new_client_from_config(config_file=str(self.kubeconfig))
+
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the real kubectl against this cluster; on failure with check=True the test fails with its stderr."""
+        proc = subprocess.run(
+            [self.kubectl_path, "--kubeconfig", str(self.kubeconfig), *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if check and proc.returncode != 0:
+            pytest.fail(f"kubectl {' '.join(args)} failed: {proc.stderr.strip()}", pytrace=False)
+        return proc
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    given = os.environ.get("KILN_TEST_KUBECONFIG")
+    kubectl = str(Path(_hack("control-plane.sh", "bin")) / "kubectl")
+    if given:
+        yield Cluster(Path(given), kubectl)
+        return
+    started_here = not _is_running("control-plane.sh", "kube-apiserver")
+    kubeconfig = Path(_hack("control-plane.sh", "start").splitlines()[-1])
+    c = Cluster(kubeconfig, kubectl)
+    _wait_for_default_service_account(c)
+    yield c
+    if started_here:
+        _hack("control-plane.sh", "stop")
+
+
+def _wait_for_default_service_account(c: Cluster) -> None:
+    """Pods cannot be created in a namespace until the controller-manager made its default ServiceAccount."""
+    core = client.CoreV1Api(c.api_client)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if core.list_namespaced_service_account("default").items:
+            return
+        time.sleep(0.2)
+    pytest.fail("kube-controller-manager did not create the default ServiceAccount within 60 s", pytrace=False)
+
+
+@pytest.fixture
+def namespace(cluster: Cluster) -> Iterator[str]:
+    """A fresh Kubernetes namespace for one test, deleted afterwards."""
+    name = f"kiln-test-{uuid.uuid4().hex[:8]}"
+    core = client.CoreV1Api(cluster.api_client)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    yield name
+    core.delete_namespace(name)
+
+
+@dataclass(frozen=True)
+class Registry:
+    """The local docker-registry: host:port for image references, plus a digest reader that is not Kiln's code."""
+
+    address: str
+
+    def manifest_digest(self, repository: str, tag: str) -> str:
+        """The digest the registry reports for repository:tag, read with skopeo."""
+        proc = subprocess.run(
+            ["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{self.address}/{repository}:{tag}"],
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
+        if proc.returncode != 0:
+            pytest.fail(f"skopeo inspect {repository}:{tag}: {proc.stderr.decode()}", pytrace=False)
+        import hashlib
+
+        return "sha256:" + hashlib.sha256(proc.stdout).hexdigest()
+
+
+@pytest.fixture(scope="session")
+def registry() -> Iterator[Registry]:
+    started_here = not _is_running("registry.sh", "registry")
+    _hack("registry.sh", "start")
+    yield Registry(os.environ.get("KILN_REGISTRY", "127.0.0.1:5000"))
+    if started_here:
+        _hack("registry.sh", "stop")
+
+
+@dataclass(frozen=True)
+class GitServer:
+    """`git daemon` on 127.0.0.1:9418 serving bare repositories from `root`."""
+
+    root: Path
+    port: int = 9418
+
+    def url(self, name: str) -> str:
+        return f"git://127.0.0.1:{self.port}/{name}.git"
+
+    def create(self, name: str, files: dict[str, str], branch: str = "main", message: str = "initial") -> str:
+        """Create a bare repository `name` holding `files` on `branch`; return the commit id."""
+        bare = self.root / f"{name}.git"
+        subprocess.run(["git", "init", "-q", "--bare", "-b", branch, str(bare)], check=True)
+        return self.push(name, files, branch=branch, message=message)
+
+    def push(self, name: str, files: dict[str, str], branch: str = "main", message: str = "update") -> str:
+        """Commit `files` on top of `branch` (if it exists) and push it over git://; return the commit id."""
+        import tempfile
+
+        env = {
+            **os.environ,
+            "GIT_AUTHOR_NAME": "Kiln Test",
+            "GIT_AUTHOR_EMAIL": "test@kiln.invalid",
+            "GIT_COMMITTER_NAME": "Kiln Test",
+            "GIT_COMMITTER_EMAIL": "test@kiln.invalid",
+        }
+        with tempfile.TemporaryDirectory() as work:
+
+            def git(*args: str) -> str:
+                return subprocess.run(
+                    ["git", "-C", work, *args], check=True, capture_output=True, text=True, env=env
+                ).stdout.strip()
+
+            git("init", "-q", "-b", branch)
+            git("remote", "add", "origin", self.url(name))
+            if git("ls-remote", "origin", f"refs/heads/{branch}"):
+                git("fetch", "-q", "origin", branch)
+                git("reset", "-q", "--hard", "FETCH_HEAD")
+            for path, content in files.items():
+                target = Path(work) / path
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(content)
+            git("add", "-A")
+            git("commit", "-q", "--allow-empty", "-m", message)
+            git("push", "-q", "origin", f"HEAD:refs/heads/{branch}")
+            return git("rev-parse", "HEAD")
+
+
+@pytest.fixture(scope="session")
+def gitserver() -> Iterator[GitServer]:
+    started_here = not _is_running("gitserver.sh", "git-daemon")
+    _hack("gitserver.sh", "start")
+    yield GitServer(Path(_hack("gitserver.sh", "root")))
+    if started_here:
+        _hack("gitserver.sh", "stop")

@@ -1,0 +1,71 @@
+"""The harness is real: these talk to the kube-apiserver, registry and git daemon the hack/ scripts start."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import urllib.request
+from pathlib import Path
+
+from kubernetes import client, watch
+
+from tests.conftest import Cluster, GitServer, Registry
+
+
+def test_apiserver_readyz_through_real_kubectl(cluster: Cluster) -> None:
+    assert cluster.kubectl("get", "--raw", "/readyz").stdout.strip() == "ok"
+    version = cluster.kubectl("version", "-o", "json").stdout
+    assert '"gitVersion": "v1.20.2"' in version
+
+
+def test_configmap_create_watch_delete(cluster: Cluster, namespace: str) -> None:
+    core = client.CoreV1Api(cluster.api_client)
+    seen: list[tuple[str, str]] = []
+    ready = threading.Event()
+
+    def watch_configmaps() -> None:
+        w = watch.Watch()
+        ready.set()
+        for event in w.stream(core.list_namespaced_config_map, namespace, timeout_seconds=20):
+            obj = event["object"]
+            if obj.metadata.name == "harness":
+                seen.append((event["type"], obj.data.get("k", "") if obj.data else ""))
+            if event["type"] == "DELETED" and obj.metadata.name == "harness":
+                w.stop()
+
+    watcher = threading.Thread(target=watch_configmaps, daemon=True)
+    watcher.start()
+    ready.wait(5)
+    core.create_namespaced_config_map(
+        namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="harness"), data={"k": "v1"})
+    )
+    core.patch_namespaced_config_map("harness", namespace, {"data": {"k": "v2"}})
+    core.delete_namespaced_config_map("harness", namespace)
+    watcher.join(25)
+
+    assert not watcher.is_alive(), "the watch never saw the ConfigMap deleted"
+    assert [t for t, _ in seen] == ["ADDED", "MODIFIED", "DELETED"]
+    assert seen[1][1] == "v2"
+    names = [cm.metadata.name for cm in core.list_namespaced_config_map(namespace).items]
+    assert "harness" not in names
+
+
+def test_registry_serves_the_v2_api(registry: Registry) -> None:
+    with urllib.request.urlopen(f"http://{registry.address}/v2/", timeout=5) as response:
+        assert response.status == 200
+        assert response.headers["Docker-Distribution-Api-Version"] == "registry/2.0"
+
+
+def test_gitserver_push_then_clone(gitserver: GitServer, tmp_path: Path) -> None:
+    name = f"harness-{tmp_path.name}"
+    first = gitserver.create(name, {"Dockerfile": "FROM scratch\n"})
+    second = gitserver.push(name, {"README": "hello\n"}, message="second")
+    assert first != second
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", gitserver.url(name), str(clone)], check=True)
+    head = subprocess.run(
+        ["git", "-C", str(clone), "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    assert head == second
+    assert (clone / "Dockerfile").read_text() == "FROM scratch\n"
+    assert (clone / "README").read_text() == "hello\n"
