@@ -6,7 +6,8 @@ PY := $(VENV)/bin/python
 export KILN_WORK ?= /tmp/kiln
 
 APT_PACKAGES := etcd-server etcd-client openssl curl git docker-registry skopeo jq \
-	golang-go dpkg-dev rsync golang-github-modern-go-reflect2-dev
+	golang-go dpkg-dev rsync golang-github-modern-go-reflect2-dev \
+	containerd runc containernetworking-plugins iptables iproute2 busybox-static debootstrap
 
 .PHONY: setup apt venv build-cluster test unit integration lint up down bench crds
 
@@ -27,6 +28,7 @@ venv:
 
 build-cluster:
 	hack/control-plane.sh build
+	hack/node.sh images
 
 test:
 	$(PY) -m pytest tests
@@ -45,12 +47,14 @@ lint:
 up:
 	@hack/control-plane.sh start >/dev/null
 	@hack/registry.sh start
+	@hack/node.sh start
 	@hack/gitserver.sh start
 	@echo "kubeconfig: $$(hack/control-plane.sh kubeconfig)"
 	@echo "kubectl:    $$(hack/control-plane.sh bin)/kubectl"
 
 down:
 	-hack/gitserver.sh stop
+	-hack/node.sh stop
 	-hack/registry.sh stop
 	-hack/control-plane.sh stop
 

@@ -78,7 +78,7 @@ build() {
   done
   # kubectl: Debian's own kubernetes-client binary of the same source version
   if [ ! -x "$KUBE_BIN/kubectl" ]; then
-    local kc; kc=$(mktemp -d)
+    local kc; kc=$(mktemp -d); chmod 755 "$kc" # apt downloads as _apt
     (cd "$kc" && apt-get download -qq "kubernetes-client=$KUBE_DEB_VERSION" && dpkg -x kubernetes-client_*.deb x) \
       || die "apt-get download kubernetes-client=$KUBE_DEB_VERSION failed"
     cp "$kc/x/usr/bin/kubectl" "$KUBE_BIN.partial/kubectl"; rm -rf "$kc"

@@ -8,8 +8,10 @@ it never skips.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -46,6 +48,9 @@ class Cluster:
 
     kubeconfig: Path
     kubectl_path: str
+    pause_image: str
+    busybox_image: str
+    builder_image: str
     api_client: client.ApiClient = field(init=False)
 
     def __post_init__(self) -> None:
@@ -70,18 +75,26 @@ class Cluster:
 
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster]:
+    """A cluster with a Ready node: the given KILN_TEST_KUBECONFIG, or the local stack started here."""
     given = os.environ.get("KILN_TEST_KUBECONFIG")
     kubectl = str(Path(_hack("control-plane.sh", "bin")) / "kubectl")
+    images = _hack("node.sh", "images-list").splitlines()
     if given:
-        yield Cluster(Path(given), kubectl)
+        yield Cluster(Path(given), kubectl, *images)
         return
-    started_here = not _is_running("control-plane.sh", "kube-apiserver")
+    started = {
+        "control-plane.sh": not _is_running("control-plane.sh", "kube-apiserver"),
+        "registry.sh": not _is_running("registry.sh", "registry"),
+        "node.sh": not _is_running("node.sh", "kubelet"),
+    }
     kubeconfig = Path(_hack("control-plane.sh", "start").splitlines()[-1])
-    c = Cluster(kubeconfig, kubectl)
+    _hack("node.sh", "start")  # also starts the registry the node's images are pushed to
+    c = Cluster(kubeconfig, kubectl, *images)
     _wait_for_default_service_account(c)
     yield c
-    if started_here:
-        _hack("control-plane.sh", "stop")
+    for script in ("node.sh", "registry.sh", "control-plane.sh"):
+        if started[script]:
+            _hack(script, "stop")
 
 
 def _wait_for_default_service_account(c: Cluster) -> None:
@@ -121,13 +134,12 @@ class Registry:
         )
         if proc.returncode != 0:
             pytest.fail(f"skopeo inspect {repository}:{tag}: {proc.stderr.decode()}", pytrace=False)
-        import hashlib
-
         return "sha256:" + hashlib.sha256(proc.stdout).hexdigest()
 
 
 @pytest.fixture(scope="session")
-def registry() -> Iterator[Registry]:
+def registry(cluster: Cluster) -> Iterator[Registry]:
+    """The local registry (the cluster fixture's node start already brought it up)."""
     started_here = not _is_running("registry.sh", "registry")
     _hack("registry.sh", "start")
     yield Registry(os.environ.get("KILN_REGISTRY", "127.0.0.1:5000"))
@@ -153,8 +165,6 @@ class GitServer:
 
     def push(self, name: str, files: dict[str, str], branch: str = "main", message: str = "update") -> str:
         """Commit `files` on top of `branch` (if it exists) and push it over git://; return the commit id."""
-        import tempfile
-
         env = {
             **os.environ,
             "GIT_AUTHOR_NAME": "Kiln Test",
