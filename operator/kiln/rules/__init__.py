@@ -1,1 +1,48 @@
-"""rules"""
+"""The build rules engine: pure functions from a rule and a push to image tags (no I/O, no clock)."""
+
+from kiln.rules.errors import InvalidRule, MatchTimeout, RuleError, TagError
+from kiln.rules.index import BuildPlan, IndexMatch, PlannedBuild, RuleFailure, RuleIndex
+from kiln.rules.manual import ManualBuild, manual_build
+from kiln.rules.matching import DEFAULT_MATCH_TIMEOUT, match_ref
+from kiln.rules.refs import MAX_TAG_LENGTH, image_tag_problem, sanitize, split_ref
+from kiln.rules.report import RuleTestReport, rule_test_report
+from kiln.rules.tags import render_tags
+from kiln.rules.templates import MAX_COMMIT_ID_LENGTH, MIN_COMMIT_ID_LENGTH, UTC_PLUS_8
+from kiln.rules.types import Problem, Push, RefMatch, RefSelector, RefType, Rule, TagTemplate
+from kiln.rules.validation import MAX_TAGS, MIN_TAGS, validate_rule
+
+__all__ = [
+    "DEFAULT_MATCH_TIMEOUT",
+    "MAX_COMMIT_ID_LENGTH",
+    "MAX_TAGS",
+    "MAX_TAG_LENGTH",
+    "MIN_COMMIT_ID_LENGTH",
+    "MIN_TAGS",
+    "UTC_PLUS_8",
+    "BuildPlan",
+    "IndexMatch",
+    "InvalidRule",
+    "ManualBuild",
+    "MatchTimeout",
+    "PlannedBuild",
+    "Problem",
+    "Push",
+    "RefMatch",
+    "RefSelector",
+    "RefType",
+    "Rule",
+    "RuleError",
+    "RuleFailure",
+    "RuleIndex",
+    "RuleTestReport",
+    "TagError",
+    "TagTemplate",
+    "image_tag_problem",
+    "manual_build",
+    "match_ref",
+    "render_tags",
+    "rule_test_report",
+    "sanitize",
+    "split_ref",
+    "validate_rule",
+]

@@ -29,7 +29,8 @@ class RefSelector:
 
 @dataclass(frozen=True, slots=True)
 class TagTemplate:
-    """One image tag: template text with ${group}/${ref}, optional build-time format, optional commit id length."""
+    """One image tag: template text with ${group}/${ref}, an optional build-time format and an
+    optional commit id length."""
 
     tag: str = ""
     build_time: str | None = None

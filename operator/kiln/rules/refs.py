@@ -1,0 +1,80 @@
+"""Git refs and image tags: the two string grammars the engine converts between."""
+
+from __future__ import annotations
+
+import re
+
+from kiln.rules.types import RefType
+
+REF_PREFIXES: dict[RefType, str] = {RefType.BRANCH: "refs/heads/", RefType.TAG: "refs/tags/"}
+
+MAX_TAG_LENGTH = 128
+# The OCI distribution spec's tag grammar: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}.
+_TAG_FIRST = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+TAG_CHARS = _TAG_FIRST | frozenset(".-")
+_NOT_TAG_CHAR = re.compile(r"[^A-Za-z0-9_.-]")
+
+# What `git check-ref-format` refuses anywhere in a ref name (besides control characters).
+_GIT_FORBIDDEN = frozenset(" ~^:?*[\\")
+
+
+def split_ref(ref: str) -> tuple[RefType, str] | None:
+    """`refs/heads/x` -> (Branch, "x"), `refs/tags/x` -> (Tag, "x"); anything else -> None."""
+    for ref_type, prefix in REF_PREFIXES.items():
+        if ref.startswith(prefix) and len(ref) > len(prefix):
+            return ref_type, ref[len(prefix) :]
+    return None
+
+
+def sanitize(value: str) -> str:
+    """Replace every character an image tag cannot hold with '-' (`feature/login` -> `feature-login`)."""
+    return _NOT_TAG_CHAR.sub("-", value)
+
+
+def bad_tag_chars(text: str) -> list[str]:
+    """The distinct characters of `text` an image tag cannot hold, in order of appearance."""
+    return list(dict.fromkeys(_NOT_TAG_CHAR.findall(text)))
+
+
+def image_tag_problem(tag: str) -> str | None:
+    """Why `tag` is not a valid image tag, or None if it is."""
+    if not tag:
+        return "it is empty"
+    if len(tag) > MAX_TAG_LENGTH:
+        return f"it is {len(tag)} characters long; an image tag holds at most {MAX_TAG_LENGTH}"
+    if tag[0] not in _TAG_FIRST:
+        return f"it starts with {tag[0]!r}; an image tag must start with a letter, a digit or '_'"
+    bad = bad_tag_chars(tag)
+    if bad:
+        return (
+            f"it contains {', '.join(map(repr, bad))}; an image tag holds only letters, digits, '_', '.', '-'"
+        )
+    return None
+
+
+def ref_name_problem(name: str) -> str | None:
+    """Why `name` is not a valid short branch/tag name (git check-ref-format rules), or None."""
+    if not name:
+        return "it is empty"
+    if name.startswith("refs/"):
+        return f"give the short name (such as 'main'), not the full ref {name!r}"
+    bad = next((c for c in name if c in _GIT_FORBIDDEN or ord(c) < 0x20 or c == "\x7f"), None)
+    if bad is not None:
+        hint = "; to select refs by a regular expression use spec.source.pattern" if bad in "?*[^" else ""
+        return f"it contains {bad!r}, which git does not allow in ref names{hint}"
+    if name.startswith("-"):
+        return "it starts with '-'"
+    if name == "@" or "@{" in name:
+        return "it is '@' or contains '@{'"
+    if ".." in name:
+        return "it contains '..'"
+    if name.startswith("/") or name.endswith("/") or "//" in name:
+        return "it starts or ends with '/' or contains '//'"
+    if name.endswith("."):
+        return "it ends with '.'"
+    for component in name.split("/"):
+        if component.startswith("."):
+            return f"its component {component!r} starts with '.'"
+        if component.endswith(".lock"):
+            return f"its component {component!r} ends with '.lock'"
+    return None
