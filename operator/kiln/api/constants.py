@@ -1,0 +1,70 @@
+"""Names of the Kiln API: group, version, kinds, labels and condition types, in one place.
+
+Everything else (models, CRD generator, controllers, CLI) refers to these constants so a rename
+happens here only.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+GROUP = "kiln.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+# `kubectl get kiln` lists every kind in this category.
+CATEGORY = "kiln"
+
+
+class Scope(enum.StrEnum):
+    """CustomResourceDefinition scope."""
+
+    CLUSTER = "Cluster"
+    NAMESPACED = "Namespaced"
+
+
+@dataclass(frozen=True, slots=True)
+class KindInfo:
+    """How one kind is named on the API server."""
+
+    kind: str
+    plural: str
+    singular: str
+    short_names: tuple[str, ...]
+    scope: Scope
+
+    @property
+    def crd_name(self) -> str:
+        """The CustomResourceDefinition's metadata.name, e.g. `buildrules.kiln.dev`."""
+        return f"{self.plural}.{GROUP}"
+
+
+NAMESPACE = KindInfo("Namespace", "namespaces", "namespace", ("kns",), Scope.CLUSTER)
+REPOSITORY = KindInfo("Repository", "repositories", "repository", ("krepo",), Scope.NAMESPACED)
+BUILD_RULE = KindInfo("BuildRule", "buildrules", "buildrule", ("brule",), Scope.NAMESPACED)
+BUILD_RUN = KindInfo("BuildRun", "buildruns", "buildrun", ("brun",), Scope.NAMESPACED)
+
+# Order matters: CRD files, `kiln crds` output and docs/api.md follow it (owner before owned).
+KINDS: tuple[KindInfo, ...] = (NAMESPACE, REPOSITORY, BUILD_RULE, BUILD_RUN)
+KINDS_BY_NAME: dict[str, KindInfo] = {k.kind: k for k in KINDS}
+
+# Labels set on every child object (Jobs, Secrets, BuildRuns...), so e.g.
+# `kubectl get jobs -l kiln.dev/build-rule=x` works.
+LABEL_NAMESPACE = f"{GROUP}/namespace"
+LABEL_REPOSITORY = f"{GROUP}/repository"
+LABEL_BUILD_RULE = f"{GROUP}/build-rule"
+LABEL_BUILD_RUN = f"{GROUP}/build-run"
+
+# A Kiln Namespace `x` owns the Kubernetes namespace `kiln-x` unless spec.kubernetesNamespace says otherwise.
+KUBERNETES_NAMESPACE_PREFIX = "kiln-"
+
+
+class ConditionType(enum.StrEnum):
+    """Condition types used in the kinds' status.conditions."""
+
+    READY = "Ready"  # Namespace, Repository
+    SOURCE_BOUND = "SourceBound"  # Repository
+    WEBHOOK_REGISTERED = "WebhookRegistered"  # Repository
+    VALID = "Valid"  # BuildRule
+    SUCCEEDED = "Succeeded"  # BuildRun

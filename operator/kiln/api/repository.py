@@ -1,0 +1,157 @@
+"""Repository (namespaced): an image repository bound to one code repository."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from kiln.api.common import (
+    Condition,
+    KilnModel,
+    KilnObject,
+    PoolName,
+    SecretKeySelector,
+    Visibility,
+    conditions_field,
+    kopf_state_field,
+    observed_generation_field,
+)
+from kiln.api.constants import REPOSITORY, KindInfo
+
+# One path component of an image name (the distribution spec's `path-component`).
+IMAGE_NAME_PATTERN = r"^[a-z0-9]+([._-][a-z0-9]+)*$"
+
+
+class Provider(enum.StrEnum):
+    """The code hosting platform of a Repository's source."""
+
+    GITHUB = "github"
+    GITLAB = "gitlab"
+    GITEE = "gitee"
+    BITBUCKET = "bitbucket"
+    BITBUCKET_SERVER = "bitbucket-server"
+
+
+class GiteeMode(enum.StrEnum):
+    """How Gitee proves a webhook delivery: the secret sent as is, or an HMAC signature of it."""
+
+    PASSWORD = "password"
+    SIGNATURE = "signature"
+
+
+class Webhook(KilnModel):
+    """The push webhook of the code repository."""
+
+    secret_ref: SecretKeySelector | None = Field(
+        None,
+        description=(
+            "Secret key holding the shared webhook secret that deliveries are verified with; "
+            "unset: the operator generates one in the Secret `<metadata.name>-webhook`."
+        ),
+    )
+    auto_register: bool = Field(
+        True,
+        description=(
+            "The operator registers (and on deletion removes) the webhook on the code host using the "
+            "source credentials; false: add it yourself with the URL in status.webhook.url."
+        ),
+    )
+    gitee_mode: GiteeMode = Field(
+        GiteeMode.SIGNATURE,
+        description=(
+            "Gitee only: `signature` verifies the HMAC-SHA256 signature of the delivery, `password` compares "
+            "the secret Gitee sends in clear text."
+        ),
+    )
+
+
+class Source(KilnModel):
+    """The code repository images are built from."""
+
+    provider: Provider = Field(description="Code hosting platform.")
+    url: str = Field(
+        max_length=2048,
+        pattern=r"^https://[^\s/]+/\S+$",
+        description=(
+            "HTTPS clone URL of the code repository, e.g. `https://github.com/acme/app.git`; "
+            "self-hosted GitLab, Bitbucket Server and GitHub Enterprise URLs are allowed."
+        ),
+    )
+    credentials_secret_ref: SecretKeySelector | None = Field(
+        None,
+        description=(
+            "Secret key holding an OAuth token or personal access token for the code host, used to "
+            "register the webhook and to clone private repositories; unset: public repository, no "
+            "automatic webhook registration."
+        ),
+    )
+    webhook: Webhook = Field(default_factory=Webhook, description="The push webhook.")
+
+
+class BuildSettings(KilnModel):
+    """How the Repository's images are built."""
+
+    auto_build: bool = Field(True, description="Build when code is pushed; false: only manual builds.")
+    no_cache: bool = Field(
+        False, description="Build without the build cache (slower, always pulls base images)."
+    )
+    pool: PoolName | None = Field(
+        None,
+        description=(
+            "Named build pool to build on, e.g. `overseas`; must be allowed by the Namespace. "
+            "Unset: the operator's default pool."
+        ),
+    )
+    accelerated: bool = Field(
+        False,
+        description="Also push an eStargz (lazily pulled) variant of each image, tagged `<tag>-accelerated`.",
+    )
+
+
+class RepositorySpec(KilnModel):
+    """Desired state of a Repository."""
+
+    name: str | None = Field(
+        None,
+        max_length=128,
+        pattern=IMAGE_NAME_PATTERN,
+        description="Image repository name in the registry; default metadata.name. Immutable.",
+    )
+    visibility: Visibility | None = Field(
+        None, description="Who may pull the images; default the Namespace's defaultRepositoryVisibility."
+    )
+    summary: str | None = Field(None, max_length=100, description="One-line summary.")
+    description: str | None = Field(None, description="Longer description (Markdown).")
+    source: Source = Field(description="The code repository images are built from.")
+    build: BuildSettings = Field(default_factory=BuildSettings, description="Build settings.")
+
+
+class WebhookStatus(KilnModel):
+    """The webhook as registered on the code host."""
+
+    id: str | None = Field(None, description="The code host's id of the registered webhook.")
+    url: str | None = Field(None, description="The URL the code host delivers push events to.")
+
+
+class RepositoryStatus(KilnModel):
+    """Observed state of a Repository, written by the operator."""
+
+    conditions: list[Condition] = conditions_field("SourceBound, WebhookRegistered, Ready")
+    image: str | None = Field(
+        None, description="Full image path the builds push to, `<server>/<namespace>/<name>`."
+    )
+    webhook: WebhookStatus | None = Field(None, description="The registered webhook.")
+    last_build_run: str | None = Field(None, description="Name of the most recently created BuildRun.")
+    observed_generation: int | None = observed_generation_field()
+    kopf: dict[str, Any] | None = kopf_state_field()
+
+
+class Repository(KilnObject):
+    """An image repository bound to one code repository; its BuildRules say what to build."""
+
+    INFO: ClassVar[KindInfo] = REPOSITORY
+
+    spec: RepositorySpec = Field(description="Desired state of the Repository.")
+    status: RepositoryStatus | None = Field(None, description="Observed state, written by the operator.")
