@@ -105,7 +105,9 @@ def _wait_for_default_service_account(c: Cluster) -> None:
         if core.list_namespaced_service_account("default").items:
             return
         time.sleep(0.2)
-    pytest.fail("kube-controller-manager did not create the default ServiceAccount within 60 s", pytrace=False)
+    pytest.fail(
+        "kube-controller-manager did not create the default ServiceAccount within 60 s", pytrace=False
+    )
 
 
 @pytest.fixture
@@ -127,7 +129,13 @@ class Registry:
     def manifest_digest(self, repository: str, tag: str) -> str:
         """The digest the registry reports for repository:tag, read with skopeo."""
         proc = subprocess.run(
-            ["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{self.address}/{repository}:{tag}"],
+            [
+                "skopeo",
+                "inspect",
+                "--raw",
+                "--tls-verify=false",
+                f"docker://{self.address}/{repository}:{tag}",
+            ],
             capture_output=True,
             check=False,
             timeout=60,
@@ -201,3 +209,97 @@ def gitserver() -> Iterator[GitServer]:
     yield GitServer(Path(_hack("gitserver.sh", "root")))
     if started_here:
         _hack("gitserver.sh", "stop")
+
+
+@pytest.fixture(scope="session")
+def crds(cluster: Cluster) -> Cluster:
+    """The Kiln CRDs applied from crds/ and Established."""
+    cluster.kubectl("apply", "-f", str(REPO / "crds"))
+    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(REPO / "crds"))
+    return cluster
+
+
+class OperatorProcess:
+    """`kiln operator` as a real process against the test cluster (so a test can kill and restart it)."""
+
+    WEBHOOK_PORT = 19443
+    LIVENESS = "http://127.0.0.1:18080/healthz"
+
+    def __init__(self, cluster: Cluster, log_dir: Path) -> None:
+        self.cluster = cluster
+        self.log_path = log_dir / "operator.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {
+            **os.environ,
+            "KILN_OPERATOR_NAMESPACE": "kiln-system",
+            "KILN_WEBHOOK_LISTEN": "127.0.0.1",
+            "KILN_WEBHOOK_HOST": "127.0.0.1",
+            "KILN_WEBHOOK_PORT": str(self.WEBHOOK_PORT),
+        }
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [
+                str(REPO / ".venv" / "bin" / "kiln"),
+                "operator",
+                "--kubeconfig",
+                str(self.cluster.kubeconfig),
+                "--liveness",
+                self.LIVENESS,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        import urllib.request
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                pytest.fail(f"kiln operator exited {self.proc.returncode}:\n{self.log_tail()}", pytrace=False)
+            try:
+                with urllib.request.urlopen(self.LIVENESS, timeout=1):
+                    pass
+                webhooks = self.cluster.kubectl(
+                    "get", "validatingwebhookconfiguration", "validate.kiln.dev", "-o", "name", check=False
+                )
+                if webhooks.returncode == 0:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        pytest.fail(f"kiln operator not ready in 60 s:\n{self.log_tail()}", pytrace=False)
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def kill(self) -> None:
+        """SIGKILL: no graceful shutdown, as when a node dies mid-reconcile."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+@pytest.fixture(scope="session")
+def operator(crds: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+    """A running `kiln operator` with its admission webhook registered in the apiserver."""
+    op = OperatorProcess(crds, tmp_path_factory.mktemp("operator"))
+    op.start()
+    yield op
+    op.stop()
+    # without the operator, its webhook would refuse every Kiln object for later sessions
+    crds.kubectl("delete", "validatingwebhookconfiguration", "validate.kiln.dev", "--ignore-not-found")

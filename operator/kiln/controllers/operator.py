@@ -1,0 +1,128 @@
+"""`kiln operator`: one kopf process running every controller and the admission webhook."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import kopf
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from kiln import certs
+from kiln.api.constants import GROUP
+from kiln.controllers.runtime import Runtime, make_runtime
+from kiln.kube import Kube, load_api_client
+from kiln.settings import Settings
+
+WEBHOOK_TLS_SECRET = "kiln-webhook-tls"
+FINALIZER = f"{GROUP}/finalizer"
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def ensure_webhook_tls(kube: Kube, settings: Settings, hosts: list[str]) -> dict[str, bytes]:
+    """The admission CA and serving certificate, kept in a Secret so restarts keep the same CA."""
+    core = client.CoreV1Api(kube.api_client)
+    ns = settings.operator_namespace
+    try:
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+    except ApiException as error:
+        if error.status != 409:
+            raise
+    try:
+        data = {
+            k: base64.b64decode(v)
+            for k, v in (core.read_namespaced_secret(WEBHOOK_TLS_SECRET, ns).data or {}).items()
+        }
+    except ApiException as error:
+        if error.status != 404:
+            raise
+        data = {}
+    if {"ca.crt", "ca.key", "tls.crt", "tls.key"} <= set(data) and not certs.needs_renewal(
+        data["tls.crt"], hosts
+    ):
+        return data
+    ca = (
+        certs.KeyPair(data["ca.crt"], data["ca.key"])
+        if {"ca.crt", "ca.key"} <= set(data) and not certs.needs_renewal(data["ca.crt"], [])
+        else certs.make_ca()
+    )
+    server = certs.make_server_cert(ca, hosts)
+    data = {
+        "ca.crt": ca.cert_pem,
+        "ca.key": ca.key_pem,
+        "tls.crt": server.cert_pem,
+        "tls.key": server.key_pem,
+    }
+    kube.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "name": WEBHOOK_TLS_SECRET,
+                "namespace": ns,
+                "labels": {"app.kubernetes.io/managed-by": "kiln"},
+            },
+            "type": "Opaque",
+            "data": {k: _b64(v) for k, v in data.items()},
+        }
+    )
+    return data
+
+
+def _configure(runtime: Runtime, tls_dir: Path, admission: bool) -> Any:
+    @kopf.on.startup()
+    def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any) -> None:
+        # kopf's own bookkeeping goes into status, not annotations, so GitOps tools see no drift
+        settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf.progress")
+        settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(field="status.kopf.diffbase")
+        settings.persistence.finalizer = FINALIZER
+        settings.posting.level = logging.WARNING
+        settings.watching.server_timeout = 300
+        settings.networking.error_backoffs = [1, 2, 5, 10]
+        if not admission:
+            return
+        s = runtime.settings
+        host = s.webhook_host or "127.0.0.1"
+        tls = ensure_webhook_tls(runtime.kube, s, [host, "localhost"])
+        for name, value in tls.items():
+            (tls_dir / name).write_bytes(value)
+        settings.admission.server = kopf.WebhookServer(
+            addr=s.webhook_listen,
+            port=s.webhook_port,
+            host=host,
+            certfile=str(tls_dir / "tls.crt"),
+            pkeyfile=str(tls_dir / "tls.key"),
+            cafile=str(tls_dir / "ca.crt"),
+        )
+        # kopf keeps the ValidatingWebhookConfiguration of this name in line with the handlers
+        settings.admission.managed = f"validate.{GROUP}"
+        logger.info(
+            f"admission webhook on {s.webhook_listen}:{s.webhook_port}, called as https://{host}:{s.webhook_port}"
+        )
+
+    return configure
+
+
+def run(kubeconfig: str | None, liveness: str | None, admission: bool = True, verbose: bool = False) -> None:
+    if kubeconfig:
+        # kopf logs in through the kubernetes client's default loading, which reads KUBECONFIG
+        os.environ["KUBECONFIG"] = kubeconfig
+    # importing the handler modules registers them with kopf
+    from kiln.controllers import admission as admission_handlers
+    from kiln.controllers import namespace
+
+    _ = (admission_handlers, namespace)
+    settings = Settings.from_env()
+    runtime = make_runtime(settings, Kube(load_api_client(kubeconfig)))
+    with tempfile.TemporaryDirectory(prefix="kiln-tls-") as tls_dir:
+        _configure(runtime, Path(tls_dir), admission)
+        kopf.configure(verbose=verbose, log_format=kopf.LogFormat.JSON)
+        kopf.run(clusterwide=True, standalone=True, liveness_endpoint=liveness, memo=runtime)

@@ -1,0 +1,22 @@
+"""What every handler gets through kopf's `memo`: settings and the Kubernetes client."""
+
+from __future__ import annotations
+
+import kopf
+
+from kiln.kube import Kube
+from kiln.settings import Settings
+
+
+class Runtime(kopf.Memo):
+    """kopf.Memo is a dict with attribute access; these annotations only type the keys Kiln sets."""
+
+    settings: Settings
+    kube: Kube
+
+
+def make_runtime(settings: Settings, kube: Kube) -> Runtime:
+    runtime = Runtime()
+    runtime.settings = settings
+    runtime.kube = kube
+    return runtime

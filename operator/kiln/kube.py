@@ -1,0 +1,73 @@
+"""A thin layer over the Kubernetes client: server-side apply, get and delete of any manifest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.dynamic import DynamicClient
+from kubernetes.dynamic.exceptions import NotFoundError
+
+FIELD_MANAGER = "kiln-operator"
+
+
+def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
+    """In-cluster config when running in a pod, else the given or default kubeconfig."""
+    if kubeconfig is None:
+        try:
+            config.load_incluster_config()
+            return client.ApiClient()
+        except config.ConfigException:
+            pass
+    return config.new_client_from_config(config_file=kubeconfig)
+
+
+class Kube:
+    """Generic object access by apiVersion/kind, with discovery cached by the dynamic client."""
+
+    def __init__(self, api_client: client.ApiClient) -> None:
+        self.api_client = api_client
+        self._dynamic = DynamicClient(api_client)
+
+    def _resource(self, api_version: str, kind: str) -> Any:
+        return self._dynamic.resources.get(api_version=api_version, kind=kind)
+
+    def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Server-side apply: creates the object or brings the fields Kiln owns back into shape."""
+        resource = self._resource(manifest["apiVersion"], manifest["kind"])
+        result = resource.server_side_apply(
+            body=manifest,
+            name=manifest["metadata"]["name"],
+            namespace=manifest["metadata"].get("namespace"),
+            field_manager=FIELD_MANAGER,
+            force_conflicts=True,
+        )
+        return dict(result.to_dict())
+
+    def get(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> dict[str, Any] | None:
+        try:
+            obj = self._resource(api_version, kind).get(name=name, namespace=namespace)
+        except NotFoundError:
+            return None
+        return dict(obj.to_dict())
+
+    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
+        """Delete if present; True if a delete was issued."""
+        try:
+            self._resource(api_version, kind).delete(name=name, namespace=namespace)
+        except NotFoundError:
+            return False
+        except ApiException as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
+    def list(
+        self, api_version: str, kind: str, namespace: str | None = None, **kwargs: Any
+    ) -> list[dict[str, Any]]:
+        items = self._resource(api_version, kind).get(namespace=namespace, **kwargs).items
+        return [dict(i.to_dict()) for i in items]

@@ -1,0 +1,177 @@
+"""Pure builders of a tenant's child objects: Kiln Namespace spec + settings -> Kubernetes manifests.
+
+No I/O here: the Namespace controller applies what these return (server-side apply), so
+re-running a reconcile converges on the same objects.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes.utils import parse_quantity
+
+from kiln.api.constants import KUBERNETES_NAMESPACE_PREFIX, LABEL_NAMESPACE
+from kiln.api.namespace import NamespaceSpec
+from kiln.settings import Settings
+
+Manifest = dict[str, Any]
+
+BUILDER_SERVICE_ACCOUNT = "kiln-builder"
+NETWORK_POLICY = "kiln-builds"
+RESOURCE_QUOTA = "kiln-quota"
+LIMIT_RANGE = "kiln-limits"
+# the push Secret's copy in the tenant namespace, under a fixed name so build Jobs can mount it
+PUSH_SECRET = "kiln-registry-push"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "kiln"}
+
+# Rootless BuildKit needs seccomp and AppArmor unconfined (it creates user namespaces and mounts),
+# which the `baseline` Pod Security level forbids; `privileged` is the most restrictive level it
+# runs under. `baseline` is still audited and warned about, so anything else stands out.
+POD_SECURITY_LABELS = {
+    "pod-security.kubernetes.io/enforce": "privileged",
+    "pod-security.kubernetes.io/audit": "baseline",
+    "pod-security.kubernetes.io/warn": "baseline",
+}
+
+
+def kubernetes_namespace_name(name: str, spec: NamespaceSpec) -> str:
+    """The Kubernetes namespace a Kiln Namespace owns: `kiln-<name>` unless the spec overrides it."""
+    return spec.kubernetes_namespace or f"{KUBERNETES_NAMESPACE_PREFIX}{name}"
+
+
+def tenant_labels(name: str) -> dict[str, str]:
+    return {LABEL_NAMESPACE: name, **MANAGED_BY}
+
+
+def owned_by(namespace_labels: dict[str, str] | None, name: str) -> bool:
+    """Whether an existing Kubernetes namespace was created by Kiln for the tenant `name`."""
+    return (namespace_labels or {}).get(LABEL_NAMESPACE) == name
+
+
+@dataclass(frozen=True, slots=True)
+class Quota:
+    """The tenant's effective limits: spec.quota with the operator's defaults filled in."""
+
+    max_concurrent_builds: int
+    cpu: str
+    memory: str
+
+    @classmethod
+    def effective(cls, spec: NamespaceSpec, settings: Settings) -> Quota:
+        q = spec.quota
+        return cls(
+            max_concurrent_builds=(q.max_concurrent_builds if q and q.max_concurrent_builds else None)
+            or settings.default_max_concurrent_builds,
+            cpu=str(q.cpu) if q and q.cpu is not None else settings.default_build_cpu,
+            memory=str(q.memory) if q and q.memory is not None else settings.default_build_memory,
+        )
+
+
+def _times(quantity: str, n: int) -> str:
+    # Decimal arithmetic keeps e.g. 500m x 3 exact ("1.5"); the API server accepts plain decimals.
+    total = parse_quantity(quantity) * n
+    return format(total.normalize(), "f")
+
+
+def namespace(name: str, spec: NamespaceSpec) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": kubernetes_namespace_name(name, spec),
+            "labels": {**tenant_labels(name), **POD_SECURITY_LABELS},
+        },
+    }
+
+
+def service_account(name: str, ns: str) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": BUILDER_SERVICE_ACCOUNT, "namespace": ns, "labels": tenant_labels(name)},
+        # builds never talk to the Kubernetes API
+        "automountServiceAccountToken": False,
+    }
+
+
+def _ip_blocks(blocked: tuple[str, ...]) -> list[Manifest]:
+    """'The outside world' per IP family: everything except the blocked ranges of that family."""
+    blocks = []
+    for world in ("0.0.0.0/0", "::/0"):
+        family = ipaddress.ip_network(world).version
+        except_ = sorted(c for c in blocked if ipaddress.ip_network(c).version == family)
+        blocks.append({"ipBlock": {"cidr": world, **({"except": except_} if except_ else {})}})
+    return blocks
+
+
+def network_policy(name: str, ns: str, settings: Settings) -> Manifest:
+    dns_ports = [{"protocol": proto, "port": 53} for proto in ("UDP", "TCP")]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": NETWORK_POLICY, "namespace": ns, "labels": tenant_labels(name)},
+        "spec": {
+            # every pod of a tenant namespace is a build pod
+            "podSelector": {},
+            "policyTypes": ["Ingress", "Egress"],
+            # no ingress rules: nothing may connect to a build
+            "ingress": [],
+            "egress": [
+                # DNS wherever the cluster's resolver is (1.20 has no namespace name label to select it by)
+                {"ports": dns_ports},
+                {"to": _ip_blocks(settings.blocked_egress_cidrs)},
+            ],
+        },
+    }
+
+
+def resource_quota(name: str, ns: str, quota: Quota) -> Manifest:
+    n = quota.max_concurrent_builds
+    return {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {"name": RESOURCE_QUOTA, "namespace": ns, "labels": tenant_labels(name)},
+        "spec": {
+            "hard": {
+                # only pods that have not finished count, so this bounds concurrent builds
+                "pods": str(n),
+                "limits.cpu": _times(quota.cpu, n),
+                "limits.memory": _times(quota.memory, n),
+            }
+        },
+    }
+
+
+def limit_range(name: str, ns: str, quota: Quota) -> Manifest:
+    per_build = {"cpu": quota.cpu, "memory": quota.memory}
+    return {
+        "apiVersion": "v1",
+        "kind": "LimitRange",
+        "metadata": {"name": LIMIT_RANGE, "namespace": ns, "labels": tenant_labels(name)},
+        "spec": {"limits": [{"type": "Container", "max": per_build, "default": per_build}]},
+    }
+
+
+def push_secret(name: str, ns: str, source: Manifest) -> Manifest:
+    """The copy of the registry push Secret in the tenant namespace (type and data as the source's)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": PUSH_SECRET, "namespace": ns, "labels": tenant_labels(name)},
+        "type": source.get("type", "kubernetes.io/dockerconfigjson"),
+        "data": dict(source.get("data") or {}),
+    }
+
+
+def tenant_objects(name: str, spec: NamespaceSpec, settings: Settings) -> list[Manifest]:
+    """Everything the tenant namespace holds, except the push Secret (which needs the source's data)."""
+    ns = kubernetes_namespace_name(name, spec)
+    quota = Quota.effective(spec, settings)
+    return [
+        service_account(name, ns),
+        network_policy(name, ns, settings),
+        resource_quota(name, ns, quota),
+        limit_range(name, ns, quota),
+    ]
