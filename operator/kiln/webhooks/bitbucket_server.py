@@ -1,0 +1,170 @@
+"""Bitbucket Server / Data Center: `X-Hub-Signature: sha256=<hex>`, events `repo:refs_changed` and
+`diagnostics:ping` (the "Test connection" button). One delivery may report several ref changes.
+
+Older (7.x) payloads carry only `changes[]`; 8.x adds the pushed `commits[]` and `toCommit`, which
+give the head commit's message and author when present. A change may carry `ref` (id, displayId,
+type), `refId`, or both.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from kiln.webhooks.config import SharedSecret
+from kiln.webhooks.errors import MalformedPayload
+from kiln.webhooks.events import Author, Ignored, Outcome, ParsedDelivery, Ping, Provider
+from kiln.webhooks.headers import Headers
+from kiln.webhooks.normalize import (
+    HeadCommit,
+    RefUpdate,
+    multi_ref_delivery,
+    ref_update_outcome,
+    unhandled_event,
+)
+from kiln.webhooks.payloads import Model, Sha, load
+from kiln.webhooks.provider import ProviderSpec, json_body
+from kiln.webhooks.verify import verify_hex_signature
+
+PROVIDER = Provider.BITBUCKET_SERVER
+SIGNATURE_HEADER = "X-Hub-Signature"
+EVENT_HEADER = "X-Event-Key"
+DELIVERY_HEADER = "X-Request-Id"
+PUSH_EVENT = "repo:refs_changed"
+PING_EVENT = "diagnostics:ping"
+_REF_TYPES = {"BRANCH": "refs/heads/", "TAG": "refs/tags/"}
+
+
+class CamelModel(Model):
+    model_config = ConfigDict(alias_generator=to_camel, extra="ignore", frozen=True)
+
+
+class Ref(CamelModel):
+    id: str | None = None
+    display_id: str | None = None
+    type: str | None = None
+
+    def full(self) -> str | None:
+        if self.id:
+            return self.id
+        prefix = _REF_TYPES.get(self.type or "")
+        return prefix + self.display_id if prefix and self.display_id else None
+
+
+class Change(CamelModel):
+    ref: Ref | None = None
+    ref_id: str | None = None
+    from_hash: Sha
+    to_hash: Sha
+    type: str | None = None  # ADD, UPDATE or DELETE
+
+
+class Person(CamelModel):
+    name: str | None = None
+    email_address: str | None = None
+
+
+class Commit(CamelModel):
+    id: Sha
+    message: str | None = None
+    author: Person | None = None
+    author_timestamp: datetime | None = None  # milliseconds since the epoch
+    committer_timestamp: datetime | None = None
+
+    def head(self) -> HeadCommit:
+        author = Author(self.author.name, self.author.email_address) if self.author else None
+        return HeadCommit(self.message, author, self.committer_timestamp or self.author_timestamp)
+
+
+class CloneLink(CamelModel):
+    href: str
+    name: str | None = None
+
+
+class Links(CamelModel):
+    clone: list[CloneLink] = Field(default_factory=list)
+
+
+class Project(CamelModel):
+    key: str
+
+
+class Repository(CamelModel):
+    slug: str
+    project: Project
+    links: Links | None = None
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.project.key}/{self.slug}"
+
+    def clone_url(self) -> str:
+        # Bitbucket names its HTTP(S) clone link "http" whatever the scheme.
+        for link in self.links.clone if self.links else []:
+            if link.name == "http":
+                return link.href
+        raise MalformedPayload("repository.links.clone has no http clone link")
+
+
+class Actor(CamelModel):
+    name: str | None = None
+    slug: str | None = None
+
+
+class RefsChanged(CamelModel):
+    date: datetime | None = None  # when the push happened
+    actor: Actor | None = None
+    repository: Repository
+    changes: list[Change]
+    commits: list[Commit] = Field(default_factory=list)  # 8.x
+    to_commit: Commit | None = None  # 8.x
+
+
+def verify(headers: Headers, body: bytes, secret: SharedSecret, now: datetime) -> None:
+    verify_hex_signature(headers, SIGNATURE_HEADER, body, secret.key)
+
+
+def _outcome(
+    change: Change, payload: RefsChanged, clone_url: str, delivery_id: str | None, now: datetime
+) -> Outcome:
+    ref = change.ref_id or (change.ref.full() if change.ref else None)
+    if ref is None:
+        return Ignored(PROVIDER, delivery_id, "change without a ref")
+    listed = (*payload.commits, *([payload.to_commit] if payload.to_commit else []))
+    head = next((c for c in listed if c.id == change.to_hash), None)
+    actor = payload.actor
+    update = RefUpdate(
+        provider=PROVIDER,
+        delivery_id=delivery_id,
+        repository=payload.repository.full_name,
+        clone_url=clone_url,
+        ref=ref,
+        before=change.from_hash,
+        after=change.to_hash,
+        created=change.type == "ADD",
+        deleted=change.type == "DELETE",
+        sender=(actor.name or actor.slug) if actor else None,
+        head=head.head() if head else None,
+        changed_files=None,  # Bitbucket Server does not list files in push payloads
+        pushed_at=payload.date,
+    )
+    return ref_update_outcome(update, now)
+
+
+def decode(headers: Headers, body: bytes, now: datetime) -> ParsedDelivery:
+    delivery_id = headers.value(DELIVERY_HEADER)
+    event = headers.require(EVENT_HEADER)
+    if event == PING_EVENT:
+        return ParsedDelivery.single(Ping(PROVIDER, delivery_id))
+    if event != PUSH_EVENT:
+        return unhandled_event(PROVIDER, delivery_id, event)
+    payload = load(RefsChanged, json_body(headers, body))
+    clone_url = payload.repository.clone_url()
+    outcomes = [_outcome(change, payload, clone_url, delivery_id, now) for change in payload.changes]
+    return multi_ref_delivery(PROVIDER, delivery_id, outcomes)
+
+
+SPEC = ProviderSpec(PROVIDER, SharedSecret, verify, decode)
+parse = SPEC.parse

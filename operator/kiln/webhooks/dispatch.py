@@ -1,0 +1,45 @@
+"""Choosing the parser for the provider named in the webhook URL."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from kiln.webhooks import bitbucket, bitbucket_server, gitee, github, gitlab
+from kiln.webhooks.config import WebhookSecret
+from kiln.webhooks.errors import UnknownProvider
+from kiln.webhooks.events import ParsedDelivery, Provider
+from kiln.webhooks.provider import MAX_BODY_BYTES, ProviderSpec
+
+__all__ = ["MAX_BODY_BYTES", "PROVIDERS", "dispatch", "provider_spec"]
+
+PROVIDERS: Mapping[Provider, ProviderSpec[Any]] = {
+    spec.provider: spec
+    for spec in (github.SPEC, gitlab.SPEC, gitee.SPEC, bitbucket.SPEC, bitbucket_server.SPEC)
+}
+
+
+def provider_spec(provider: str) -> ProviderSpec[Any]:
+    """The parser for a provider name; UnknownProvider (404) when there is none."""
+    try:
+        return PROVIDERS[Provider(provider)]
+    except ValueError:
+        raise UnknownProvider(f"unknown webhook provider {provider[:40]!r}") from None
+
+
+def check_secret(spec: ProviderSpec[Any], secret: WebhookSecret) -> None:
+    # A secret of the wrong kind is a configuration bug, not a bad request: TypeError, not WebhookError.
+    if not isinstance(secret, spec.secret_type):
+        raise TypeError(
+            f"{spec.provider} webhooks need a {spec.secret_type.__name__}, not a {type(secret).__name__}"
+        )
+
+
+def dispatch(
+    provider: str, headers: Mapping[str, str], body: bytes, secret: WebhookSecret, now: datetime
+) -> ParsedDelivery:
+    """Verify and parse a delivery for `provider`. Raises a WebhookError subclass on any failure."""
+    spec = provider_spec(provider)
+    check_secret(spec, secret)
+    return spec.parse(headers, body, secret, now)
