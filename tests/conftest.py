@@ -116,6 +116,12 @@ def namespace(cluster: Cluster) -> Iterator[str]:
     name = f"kiln-test-{uuid.uuid4().hex[:8]}"
     core = client.CoreV1Api(cluster.api_client)
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    # a Pod is refused until the controller-manager gave the namespace a default ServiceAccount token
+    deadline = time.monotonic() + 30
+    while not any(sa.secrets for sa in core.list_namespaced_service_account(name).items):
+        if time.monotonic() > deadline:
+            pytest.fail(f"namespace {name}: no default ServiceAccount token after 30 s", pytrace=False)
+        time.sleep(0.1)
     yield name
     core.delete_namespace(name)
 

@@ -29,6 +29,9 @@ class Kube:
     def __init__(self, api_client: client.ApiClient) -> None:
         self.api_client = api_client
         self._dynamic = DynamicClient(api_client)
+        # resourceVersion of each object as this process last applied it: lets watchers tell the
+        # operator's own writes from changes made by someone else
+        self._applied: dict[tuple[str, str, str | None, str], str] = {}
 
     def _resource(self, api_version: str, kind: str) -> Any:
         return self._dynamic.resources.get(api_version=api_version, kind=kind)
@@ -43,7 +46,16 @@ class Kube:
             field_manager=FIELD_MANAGER,
             force_conflicts=True,
         )
+        meta = manifest["metadata"]
+        key = (manifest["apiVersion"], manifest["kind"], meta.get("namespace"), meta["name"])
+        self._applied[key] = result.metadata.resourceVersion
         return dict(result.to_dict())
+
+    def applied_by_us(
+        self, api_version: str, kind: str, namespace: str | None, name: str, resource_version: str | None
+    ) -> bool:
+        """Whether this version of the object is the one this process's last apply produced."""
+        return self._applied.get((api_version, kind, namespace, name)) == resource_version
 
     def get(
         self, api_version: str, kind: str, name: str, namespace: str | None = None

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from kiln.api.constants import GROUP, KINDS, KINDS_BY_NAME, VERSION, Scope
+from kiln.api.constants import GROUP, KINDS, KINDS_BY_NAME, NAMESPACE, VERSION, Scope
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "docs" / "examples"
@@ -46,7 +46,7 @@ def kiln_namespace_name(cluster: Any, crds: None) -> Iterator[str]:
     """A unique name for a cluster-scoped Kiln Namespace, deleted after the test."""
     name = f"kiln-test-{uuid.uuid4().hex[:8]}"
     yield name
-    cluster.kubectl("delete", f"namespaces.{GROUP}", name, "--ignore-not-found", "--wait=false")
+    cluster.kubectl("delete", NAMESPACE.crd_name, name, "--ignore-not-found", "--wait=false")
 
 
 Apply = Callable[[Body], subprocess.CompletedProcess[str]]

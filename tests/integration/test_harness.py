@@ -21,12 +21,14 @@ def test_apiserver_readyz_through_real_kubectl(cluster: Cluster) -> None:
 def test_configmap_create_watch_delete(cluster: Cluster, namespace: str) -> None:
     core = client.CoreV1Api(cluster.api_client)
     seen: list[tuple[str, str]] = []
-    ready = threading.Event()
+    # watching from the list's resourceVersion: no event is missed however late the watch connects
+    since = core.list_namespaced_config_map(namespace).metadata.resource_version
 
     def watch_configmaps() -> None:
         w = watch.Watch()
-        ready.set()
-        for event in w.stream(core.list_namespaced_config_map, namespace, timeout_seconds=20):
+        for event in w.stream(
+            core.list_namespaced_config_map, namespace, resource_version=since, timeout_seconds=20
+        ):
             obj = event["object"]
             if obj.metadata.name == "harness":
                 seen.append((event["type"], obj.data.get("k", "") if obj.data else ""))
@@ -35,7 +37,6 @@ def test_configmap_create_watch_delete(cluster: Cluster, namespace: str) -> None
 
     watcher = threading.Thread(target=watch_configmaps, daemon=True)
     watcher.start()
-    ready.wait(5)
     core.create_namespaced_config_map(
         namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="harness"), data={"k": "v1"})
     )

@@ -126,7 +126,7 @@ class SecretReference(KilnModel):
         None,
         max_length=63,
         pattern=DNS_LABEL_PATTERN,
-        description="Kubernetes namespace of the Secret; default: the tenant's Kubernetes namespace.",
+        description="Kubernetes namespace of the Secret; default: the operator's namespace (`kiln-system`).",
     )
 
 

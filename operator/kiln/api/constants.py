@@ -40,7 +40,10 @@ class KindInfo:
         return f"{self.plural}.{GROUP}"
 
 
-NAMESPACE = KindInfo("Namespace", "namespaces", "namespace", ("kns",), Scope.CLUSTER)
+# Not plural `namespaces`: the API server reads `/apis/<group>/<version>/namespaces/<name>` as a
+# namespace-scoped path, so GET, PATCH and DELETE by name of a cluster-scoped `namespaces` resource
+# answer 404 (seen on 1.20). `kubectl get kns` and `kubectl get kilnnamespaces` address it.
+NAMESPACE = KindInfo("Namespace", "kilnnamespaces", "kilnnamespace", ("kns",), Scope.CLUSTER)
 REPOSITORY = KindInfo("Repository", "repositories", "repository", ("krepo",), Scope.NAMESPACED)
 BUILD_RULE = KindInfo("BuildRule", "buildrules", "buildrule", ("brule",), Scope.NAMESPACED)
 BUILD_RUN = KindInfo("BuildRun", "buildruns", "buildrun", ("brun",), Scope.NAMESPACED)

@@ -39,8 +39,9 @@ class Registry(KilnModel):
     push_secret_ref: SecretReference | None = Field(
         None,
         description=(
-            "A `kubernetes.io/dockerconfigjson` Secret with credentials to push to the server; "
-            "unset: push without credentials."
+            "A `kubernetes.io/dockerconfigjson` Secret with credentials to push to the server, copied into "
+            "the tenant's Kubernetes namespace as `kiln-registry-push` and kept in sync; unset: push without "
+            "credentials."
         ),
     )
 

@@ -95,14 +95,20 @@ def reconcile_by_name(
 
 def _child_event(
     type: str | None,
+    body: kopf.Body,
     labels: kopf.Labels,
     memo: Runtime,
     tenants: kopf.Index[str, dict[str, Any]],
     logger: Any,
     **_: Any,
 ) -> None:
-    # drift repair: a child deleted or changed by hand is put back at once, not at the next resync
-    if type in ("DELETED", "MODIFIED"):
+    # drift repair: a child deleted or changed by hand is put back at once, not at the next resync;
+    # the operator's own writes are not drift (reacting to them would loop)
+    meta = body["metadata"]
+    own_write = memo.kube.applied_by_us(
+        body["apiVersion"], body["kind"], meta.get("namespace"), meta["name"], meta.get("resourceVersion")
+    )
+    if type == "DELETED" or (type == "MODIFIED" and not own_write):
         reconcile_by_name(labels[LABEL_NAMESPACE], memo, tenants, logger)
 
 
@@ -124,7 +130,25 @@ for _group, _version, _plural in _CHILDREN:
     )(_child_event)
 
 
-@kopf.on.event("", "v1", "secrets")
+def _is_push_secret_source(namespace: str | None, name: str, labels: kopf.Labels, **kwargs: Any) -> bool:
+    if LABEL_NAMESPACE in labels:
+        return False  # Kiln's own copies
+    tenants: kopf.Index[str, dict[str, Any]] = kwargs["tenants"]
+    default_ns = kwargs["memo"].settings.operator_namespace
+    return any(
+        _push_secret_ref(entry["spec"], default_ns) == (namespace, name)
+        for entries in tenants.values()
+        for entry in entries
+    )
+
+
+def _push_secret_ref(spec: dict[str, Any], default_ns: str) -> tuple[str, str] | None:
+    ref = (spec.get("registry") or {}).get("pushSecretRef")
+    return (ref.get("namespace") or default_ns, ref["name"]) if ref else None
+
+
+# `when` keeps the other Secrets of the cluster out of the handler (and out of the logs)
+@kopf.on.event("", "v1", "secrets", when=_is_push_secret_source)
 def push_secret_changed(
     type: str | None,
     namespace: str,
@@ -135,15 +159,11 @@ def push_secret_changed(
     logger: Any,
     **_: Any,
 ) -> None:
-    """Keep the tenants' copies in sync when a source push Secret changes (or appears)."""
-    if type not in ("ADDED", "MODIFIED", "DELETED") or LABEL_NAMESPACE in labels:
-        return
+    """Keep the tenants' copies in sync when a source push Secret changes (or appears, or goes)."""
     default_ns = memo.settings.operator_namespace
     for tenant, entries in tenants.items():
-        for entry in entries:
-            ref = ((entry["spec"].get("registry") or {}).get("pushSecretRef")) or {}
-            if ref.get("name") == name and (ref.get("namespace") or default_ns) == namespace:
-                reconcile_by_name(tenant, memo, tenants, logger)
+        if any(_push_secret_ref(entry["spec"], default_ns) == (namespace, name) for entry in entries):
+            reconcile_by_name(tenant, memo, tenants, logger)
 
 
 @kopf.on.event(GROUP, VERSION, REPOSITORY.plural)

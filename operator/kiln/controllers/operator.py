@@ -111,6 +111,12 @@ def _configure(runtime: Runtime, tls_dir: Path, admission: bool) -> Any:
     return configure
 
 
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """In-cluster service account first, else $KUBECONFIG (read at login, not at import time)."""
+    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+
 def run(kubeconfig: str | None, liveness: str | None, admission: bool = True, verbose: bool = False) -> None:
     if kubeconfig:
         # kopf logs in through the kubernetes client's default loading, which reads KUBECONFIG

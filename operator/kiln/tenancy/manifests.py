@@ -7,10 +7,10 @@ re-running a reconcile converges on the same objects.
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
-
-from kubernetes.utils import parse_quantity
 
 from kiln.api.constants import KUBERNETES_NAMESPACE_PREFIX, LABEL_NAMESPACE
 from kiln.api.namespace import NamespaceSpec
@@ -70,9 +70,12 @@ class Quota:
 
 
 def _times(quantity: str, n: int) -> str:
-    # Decimal arithmetic keeps e.g. 500m x 3 exact ("1.5"); the API server accepts plain decimals.
-    total = parse_quantity(quantity) * n
-    return format(total.normalize(), "f")
+    """`quantity` x n, keeping its suffix (`500m` x 3 = `1500m`, `4Gi` x 4 = `16Gi`), as a user would write it."""
+    match = re.fullmatch(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(.*)", quantity)
+    if match is None:  # exponent forms such as 1e3: validated elsewhere, rare; keep them exact
+        return format((Decimal(quantity) * n).normalize(), "f")
+    number, suffix = match.groups()
+    return f"{format((Decimal(number) * n).normalize(), 'f')}{suffix}"
 
 
 def namespace(name: str, spec: NamespaceSpec) -> Manifest:

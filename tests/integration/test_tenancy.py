@@ -1,0 +1,350 @@
+"""Namespace controller against the real apiserver: a Kiln Namespace becomes an isolated tenant."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import pytest
+import yaml
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from kiln.api.constants import GROUP, LABEL_NAMESPACE, NAMESPACE, VERSION
+from tests.conftest import REPO, Cluster, OperatorProcess
+
+T = TypeVar("T")
+OPERATOR_NAMESPACE = "kiln-system"
+EXAMPLES = REPO / "docs" / "examples"
+
+
+def eventually(check: Callable[[], T | None], timeout: float = 30, what: str = "condition") -> T:
+    """Poll `check` until it returns something truthy; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except ApiException as error:
+            if error.status != 404:
+                raise
+            last = None
+        if last:
+            return last
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
+
+
+class Tenants:
+    """Create Kiln Namespaces for a test and remove whatever is left of them afterwards."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.custom = client.CustomObjectsApi(cluster.api_client)
+        self.core = client.CoreV1Api(cluster.api_client)
+        self.names: list[str] = []
+
+    def create(self, spec: dict[str, Any], name: str | None = None) -> str:
+        name = name or f"t-{uuid.uuid4().hex[:8]}"
+        self.names.append(name)
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "Namespace",
+            "metadata": {"name": name},
+            "spec": spec,
+        }
+        self.custom.create_cluster_custom_object(GROUP, VERSION, NAMESPACE.plural, body)
+        return name
+
+    def get(self, name: str) -> dict[str, Any]:
+        obj: dict[str, Any] = self.custom.get_cluster_custom_object(GROUP, VERSION, NAMESPACE.plural, name)
+        return obj
+
+    def delete(self, name: str) -> None:
+        self.custom.delete_cluster_custom_object(GROUP, VERSION, NAMESPACE.plural, name)
+
+    def ready(self, name: str) -> dict[str, Any] | None:
+        """The Ready condition once the operator has written one for the current generation."""
+        obj = self.get(name)
+        status = obj.get("status") or {}
+        if status.get("observedGeneration") != obj["metadata"]["generation"]:
+            return None
+        return next((c for c in status.get("conditions") or [] if c["type"] == "Ready"), None)
+
+    def cleanup(self) -> None:
+        for name in self.names:
+            try:
+                self.delete(name)
+            except ApiException as error:
+                if error.status != 404:
+                    raise
+
+
+@pytest.fixture
+def tenants(operator: OperatorProcess) -> Iterator[Tenants]:
+    t = Tenants(operator.cluster)
+    yield t
+    t.cleanup()
+
+
+@pytest.fixture
+def push_secret(operator: OperatorProcess) -> Iterator[str]:
+    """A docker-registry Secret in the operator's namespace, as a platform team would create it."""
+    core = client.CoreV1Api(operator.cluster.api_client)
+    name = f"push-{uuid.uuid4().hex[:6]}"
+    core.create_namespaced_secret(OPERATOR_NAMESPACE, _dockerconfig_secret(name, "robot", "s3cret"))
+    yield name
+    core.delete_namespaced_secret(name, OPERATOR_NAMESPACE)
+
+
+def _dockerconfig_secret(name: str, user: str, password: str) -> client.V1Secret:
+    auth = base64.b64encode(f"{user}:{password}".encode()).decode()
+    config = json.dumps({"auths": {"registry.example.com": {"auth": auth}}})
+    return client.V1Secret(
+        metadata=client.V1ObjectMeta(name=name),
+        type="kubernetes.io/dockerconfigjson",
+        data={".dockerconfigjson": base64.b64encode(config.encode()).decode()},
+    )
+
+
+def _spec(push_secret: str | None = None, **extra: Any) -> dict[str, Any]:
+    registry: dict[str, Any] = {"server": "registry.example.com"}
+    if push_secret:
+        registry["pushSecretRef"] = {"name": push_secret, "namespace": OPERATOR_NAMESPACE}
+    return {"registry": registry, **extra}
+
+
+def test_namespace_to_isolated_tenant(tenants: Tenants, push_secret: str) -> None:
+    name = tenants.create(
+        _spec(push_secret, quota={"maxConcurrentBuilds": 3, "cpu": "500m", "memory": "1Gi"})
+    )
+    ready = eventually(lambda: tenants.ready(name), what="Ready condition")
+    assert (ready["status"], ready["reason"]) == ("True", "Reconciled")
+    status = tenants.get(name)["status"]
+    ns = f"kiln-{name}"
+    assert status["kubernetesNamespace"] == ns
+    assert status["repositories"] == 0
+
+    core = client.CoreV1Api(tenants.cluster.api_client)
+    namespace = core.read_namespace(ns)
+    assert namespace.metadata.labels[LABEL_NAMESPACE] == name
+    assert namespace.metadata.labels["pod-security.kubernetes.io/enforce"] == "privileged"
+    assert namespace.metadata.labels["pod-security.kubernetes.io/warn"] == "baseline"
+
+    sa = core.read_namespaced_service_account("kiln-builder", ns)
+    assert sa.automount_service_account_token is False
+    assert sa.metadata.labels[LABEL_NAMESPACE] == name
+
+    policy = client.NetworkingV1Api(tenants.cluster.api_client).read_namespaced_network_policy(
+        "kiln-builds", ns
+    )
+    assert policy.spec.pod_selector.match_labels is None  # every pod of the namespace
+    assert sorted(policy.spec.policy_types) == ["Egress", "Ingress"]
+    assert not policy.spec.ingress
+    dns, world = policy.spec.egress
+    assert sorted((p.protocol, p.port) for p in dns.ports) == [("TCP", 53), ("UDP", 53)]
+    assert dns.to is None
+    v4 = next(peer.ip_block for peer in world.to if peer.ip_block.cidr == "0.0.0.0/0")
+    assert "169.254.169.254/32" in v4._except
+    assert "10.96.0.0/12" in v4._except and "10.244.0.0/16" in v4._except
+    assert world.ports is None
+
+    quota = core.read_namespaced_resource_quota("kiln-quota", ns)
+    assert quota.spec.hard == {"pods": "3", "limits.cpu": "1500m", "limits.memory": "3Gi"}
+    limits = core.read_namespaced_limit_range("kiln-limits", ns).spec.limits[0]
+    assert limits.type == "Container"
+    assert limits.max == {"cpu": "500m", "memory": "1Gi"}
+    assert limits.default == {"cpu": "500m", "memory": "1Gi"}
+
+    copy = core.read_namespaced_secret("kiln-registry-push", ns)
+    source = core.read_namespaced_secret(push_secret, OPERATOR_NAMESPACE)
+    assert copy.type == "kubernetes.io/dockerconfigjson"
+    assert copy.data == source.data
+
+
+def test_operator_defaults_fill_an_unset_quota(tenants: Tenants) -> None:
+    name = tenants.create(_spec())
+    eventually(lambda: tenants.ready(name), what="Ready condition")
+    core = client.CoreV1Api(tenants.cluster.api_client)
+    assert core.read_namespaced_resource_quota("kiln-quota", f"kiln-{name}").spec.hard == {
+        "pods": "4",
+        "limits.cpu": "8",
+        "limits.memory": "16Gi",
+    }
+    # no push secret asked for: none copied
+    secrets = core.list_namespaced_secret(f"kiln-{name}", label_selector=LABEL_NAMESPACE).items
+    assert secrets == []
+
+
+def test_deleted_network_policy_comes_back(tenants: Tenants) -> None:
+    name = tenants.create(_spec())
+    eventually(lambda: tenants.ready(name), what="Ready condition")
+    net = client.NetworkingV1Api(tenants.cluster.api_client)
+    ns = f"kiln-{name}"
+    first = net.read_namespaced_network_policy("kiln-builds", ns).metadata.uid
+    net.delete_namespaced_network_policy("kiln-builds", ns)
+    again = eventually(
+        lambda: net.read_namespaced_network_policy("kiln-builds", ns), what="NetworkPolicy back"
+    )
+    assert again.metadata.uid != first
+    assert again.spec.policy_types == ["Ingress", "Egress"]
+
+
+def test_hand_edited_quota_is_put_back(tenants: Tenants) -> None:
+    name = tenants.create(_spec())
+    eventually(lambda: tenants.ready(name), what="Ready condition")
+    core = client.CoreV1Api(tenants.cluster.api_client)
+    ns = f"kiln-{name}"
+    core.patch_namespaced_resource_quota("kiln-quota", ns, {"spec": {"hard": {"pods": "100"}}})
+    eventually(
+        lambda: core.read_namespaced_resource_quota("kiln-quota", ns).spec.hard["pods"] == "4",
+        what="quota restored",
+    )
+
+
+def test_push_secret_change_reaches_the_copy(tenants: Tenants, push_secret: str) -> None:
+    name = tenants.create(_spec(push_secret))
+    eventually(lambda: tenants.ready(name), what="Ready condition")
+    core = client.CoreV1Api(tenants.cluster.api_client)
+    rotated = _dockerconfig_secret(push_secret, "robot", "rotated-password")
+    core.replace_namespaced_secret(push_secret, OPERATOR_NAMESPACE, rotated)
+    eventually(
+        lambda: core.read_namespaced_secret("kiln-registry-push", f"kiln-{name}").data == rotated.data,
+        what="copy updated",
+    )
+
+
+def test_missing_push_secret_is_not_ready_until_it_appears(tenants: Tenants) -> None:
+    secret = f"late-{uuid.uuid4().hex[:6]}"
+    name = tenants.create(_spec(secret))
+    ready = eventually(lambda: tenants.ready(name), what="Ready condition")
+    assert (ready["status"], ready["reason"]) == ("False", "PushSecretMissing")
+    assert f"{OPERATOR_NAMESPACE}/{secret}" in ready["message"]
+    core = client.CoreV1Api(tenants.cluster.api_client)
+    core.create_namespaced_secret(OPERATOR_NAMESPACE, _dockerconfig_secret(secret, "u", "p"))
+    try:
+        eventually(lambda: (tenants.ready(name) or {}).get("status") == "True", what="Ready after the Secret")
+        assert core.read_namespaced_secret("kiln-registry-push", f"kiln-{name}").data is not None
+    finally:
+        core.delete_namespaced_secret(secret, OPERATOR_NAMESPACE)
+
+
+def test_existing_foreign_namespace_is_a_conflict_and_untouched(tenants: Tenants, namespace: str) -> None:
+    core = client.CoreV1Api(tenants.cluster.api_client)
+    before = core.read_namespace(namespace).metadata.labels
+    name = tenants.create(_spec(kubernetesNamespace=namespace))
+    ready = eventually(lambda: tenants.ready(name), what="Ready condition")
+    assert (ready["status"], ready["reason"]) == ("False", "Conflict")
+    assert namespace in ready["message"]
+    assert core.read_namespace(namespace).metadata.labels == before
+    assert [sa.metadata.name for sa in core.list_namespaced_service_account(namespace).items] == ["default"]
+    assert (
+        client.NetworkingV1Api(tenants.cluster.api_client).list_namespaced_network_policy(namespace).items
+        == []
+    )
+
+    tenants.delete(name)
+    eventually(lambda: name not in _tenant_names(tenants), what="Namespace deleted")
+    assert core.read_namespace(namespace).status.phase == "Active"
+
+
+def _tenant_names(tenants: Tenants) -> list[str]:
+    items = tenants.custom.list_cluster_custom_object(GROUP, VERSION, NAMESPACE.plural)["items"]
+    return [i["metadata"]["name"] for i in items]
+
+
+def _namespace_gone_or_terminating(core: client.CoreV1Api, ns: str) -> bool:
+    try:
+        return bool(core.read_namespace(ns).status.phase == "Terminating")
+    except ApiException as error:
+        return error.status == 404
+
+
+def test_deleting_a_namespace_deletes_what_kiln_created(tenants: Tenants) -> None:
+    name = tenants.create(_spec())
+    eventually(lambda: tenants.ready(name), what="Ready condition")
+    assert tenants.get(name)["metadata"]["finalizers"] == ["kiln.dev/finalizer"]
+    tenants.delete(name)
+    core = client.CoreV1Api(tenants.cluster.api_client)
+    eventually(lambda: _namespace_gone_or_terminating(core, f"kiln-{name}"), what="namespace deleted")
+    eventually(lambda: name not in _tenant_names(tenants), what="Namespace object gone")
+
+
+def test_repository_count_follows_repositories(tenants: Tenants) -> None:
+    name = tenants.create(_spec())
+    eventually(lambda: tenants.ready(name), what="Ready condition")
+    repo = yaml.safe_load((EXAMPLES / "repository.yaml").read_text())
+    repo["metadata"] = {"name": "app", "namespace": f"kiln-{name}"}
+    tenants.custom.create_namespaced_custom_object(GROUP, VERSION, f"kiln-{name}", "repositories", repo)
+    eventually(lambda: tenants.get(name)["status"].get("repositories") == 1, what="repositories: 1")
+
+
+def test_gitops_objects_show_no_operator_annotations(tenants: Tenants) -> None:
+    name = tenants.create(_spec())
+    eventually(lambda: tenants.ready(name), what="Ready condition")
+    meta = tenants.get(name)["metadata"]
+    assert not [k for k in meta.get("annotations") or {} if "kopf" in k]
+    assert "kopf" in tenants.get(name)["status"]
+
+
+@pytest.mark.parametrize("example", ["repository.yaml", "buildrule-main.yaml", "buildrun.yaml"])
+def test_kiln_objects_outside_a_tenant_namespace_are_refused(
+    operator: OperatorProcess, namespace: str, example: str
+) -> None:
+    body = yaml.safe_load((EXAMPLES / example).read_text())
+    body["metadata"]["namespace"] = namespace
+    result = operator.cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(body), check=False)
+    assert result.returncode != 0
+    assert "metadata.namespace" in result.stderr
+    assert f"namespace {namespace!r} belongs to no Kiln Namespace" in result.stderr
+
+
+def test_admission_names_the_field_of_rules_openapi_cannot_express(tenants: Tenants) -> None:
+    name = tenants.create(_spec())
+    eventually(lambda: tenants.ready(name), what="Ready condition")
+    rule = yaml.safe_load((EXAMPLES / "buildrule-main.yaml").read_text())
+    rule["metadata"]["namespace"] = f"kiln-{name}"
+    cases = {
+        "spec.source": {"type": "Branch", "name": "main", "pattern": "release-.*"},
+        "spec.source.pattern": {"type": "Branch", "pattern": "release-(?<v>\\w*"},
+    }
+    for field, source in cases.items():
+        rule["spec"]["source"] = source
+        result = tenants.cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(rule), check=False)
+        assert result.returncode != 0, field
+        assert field in result.stderr
+    rule["spec"]["source"] = {"type": "Branch", "pattern": "release-(?<v>\\w*)"}
+    rule["spec"]["tags"] = [{"tag": "${version}"}]
+    result = tenants.cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(rule), check=False)
+    assert result.returncode != 0
+    assert "spec.tags[0].tag" in result.stderr and "version" in result.stderr
+
+
+def test_operator_killed_mid_reconcile_converges_without_duplicates(
+    operator: OperatorProcess, tenants: Tenants
+) -> None:
+    names = [tenants.create(_spec()) for _ in range(3)]
+    operator.kill()  # SIGKILL while the three are being reconciled
+    # a deletion while the operator is down is held by the finalizer, not lost
+    doomed = names.pop()
+    tenants.delete(doomed)
+    operator.start()
+    for name in names:
+        ready = eventually(lambda n=name: tenants.ready(n), what=f"{name} Ready")  # type: ignore[misc]
+        assert ready["status"] == "True"
+    core = client.CoreV1Api(tenants.cluster.api_client)
+    net = client.NetworkingV1Api(tenants.cluster.api_client)
+    for name in names:
+        selector = f"{LABEL_NAMESPACE}={name}"
+        ns = f"kiln-{name}"
+        assert len(core.list_namespace(label_selector=selector).items) == 1
+        assert len(core.list_namespaced_service_account(ns, label_selector=selector).items) == 1
+        assert len(net.list_namespaced_network_policy(ns, label_selector=selector).items) == 1
+        assert len(core.list_namespaced_resource_quota(ns, label_selector=selector).items) == 1
+        assert len(core.list_namespaced_limit_range(ns, label_selector=selector).items) == 1
+    eventually(lambda: doomed not in _tenant_names(tenants), what="deleted Namespace finalized after restart")
+    eventually(lambda: _namespace_gone_or_terminating(core, f"kiln-{doomed}"), what="its namespace deleted")
