@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import base64
-import json
-import time
 import uuid
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
 
 import pytest
 import yaml
@@ -15,112 +10,21 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from kiln.api.constants import GROUP, LABEL_NAMESPACE, NAMESPACE, VERSION
-from tests.conftest import REPO, Cluster, OperatorProcess
+from tests.conftest import REPO, OperatorProcess
+from tests.integration.conftest import (
+    OPERATOR_NAMESPACE,
+    Tenants,
+    dockerconfig_secret,
+    eventually,
+    tenant_spec,
+)
 
-T = TypeVar("T")
-OPERATOR_NAMESPACE = "kiln-system"
 EXAMPLES = REPO / "docs" / "examples"
-
-
-def eventually(check: Callable[[], T | None], timeout: float = 30, what: str = "condition") -> T:
-    """Poll `check` until it returns something truthy; fail with `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except ApiException as error:
-            if error.status != 404:
-                raise
-            last = None
-        if last:
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
-
-
-class Tenants:
-    """Create Kiln Namespaces for a test and remove whatever is left of them afterwards."""
-
-    def __init__(self, cluster: Cluster) -> None:
-        self.cluster = cluster
-        self.custom = client.CustomObjectsApi(cluster.api_client)
-        self.core = client.CoreV1Api(cluster.api_client)
-        self.names: list[str] = []
-
-    def create(self, spec: dict[str, Any], name: str | None = None) -> str:
-        name = name or f"t-{uuid.uuid4().hex[:8]}"
-        self.names.append(name)
-        body = {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "Namespace",
-            "metadata": {"name": name},
-            "spec": spec,
-        }
-        self.custom.create_cluster_custom_object(GROUP, VERSION, NAMESPACE.plural, body)
-        return name
-
-    def get(self, name: str) -> dict[str, Any]:
-        obj: dict[str, Any] = self.custom.get_cluster_custom_object(GROUP, VERSION, NAMESPACE.plural, name)
-        return obj
-
-    def delete(self, name: str) -> None:
-        self.custom.delete_cluster_custom_object(GROUP, VERSION, NAMESPACE.plural, name)
-
-    def ready(self, name: str) -> dict[str, Any] | None:
-        """The Ready condition once the operator has written one for the current generation."""
-        obj = self.get(name)
-        status = obj.get("status") or {}
-        if status.get("observedGeneration") != obj["metadata"]["generation"]:
-            return None
-        return next((c for c in status.get("conditions") or [] if c["type"] == "Ready"), None)
-
-    def cleanup(self) -> None:
-        for name in self.names:
-            try:
-                self.delete(name)
-            except ApiException as error:
-                if error.status != 404:
-                    raise
-
-
-@pytest.fixture
-def tenants(operator: OperatorProcess) -> Iterator[Tenants]:
-    t = Tenants(operator.cluster)
-    yield t
-    t.cleanup()
-
-
-@pytest.fixture
-def push_secret(operator: OperatorProcess) -> Iterator[str]:
-    """A docker-registry Secret in the operator's namespace, as a platform team would create it."""
-    core = client.CoreV1Api(operator.cluster.api_client)
-    name = f"push-{uuid.uuid4().hex[:6]}"
-    core.create_namespaced_secret(OPERATOR_NAMESPACE, _dockerconfig_secret(name, "robot", "s3cret"))
-    yield name
-    core.delete_namespaced_secret(name, OPERATOR_NAMESPACE)
-
-
-def _dockerconfig_secret(name: str, user: str, password: str) -> client.V1Secret:
-    auth = base64.b64encode(f"{user}:{password}".encode()).decode()
-    config = json.dumps({"auths": {"registry.example.com": {"auth": auth}}})
-    return client.V1Secret(
-        metadata=client.V1ObjectMeta(name=name),
-        type="kubernetes.io/dockerconfigjson",
-        data={".dockerconfigjson": base64.b64encode(config.encode()).decode()},
-    )
-
-
-def _spec(push_secret: str | None = None, **extra: Any) -> dict[str, Any]:
-    registry: dict[str, Any] = {"server": "registry.example.com"}
-    if push_secret:
-        registry["pushSecretRef"] = {"name": push_secret, "namespace": OPERATOR_NAMESPACE}
-    return {"registry": registry, **extra}
 
 
 def test_namespace_to_isolated_tenant(tenants: Tenants, push_secret: str) -> None:
     name = tenants.create(
-        _spec(push_secret, quota={"maxConcurrentBuilds": 3, "cpu": "500m", "memory": "1Gi"})
+        tenant_spec(push_secret, quota={"maxConcurrentBuilds": 3, "cpu": "500m", "memory": "1Gi"})
     )
     ready = eventually(lambda: tenants.ready(name), what="Ready condition")
     assert (ready["status"], ready["reason"]) == ("True", "Reconciled")
@@ -167,7 +71,7 @@ def test_namespace_to_isolated_tenant(tenants: Tenants, push_secret: str) -> Non
 
 
 def test_operator_defaults_fill_an_unset_quota(tenants: Tenants) -> None:
-    name = tenants.create(_spec())
+    name = tenants.create(tenant_spec())
     eventually(lambda: tenants.ready(name), what="Ready condition")
     core = client.CoreV1Api(tenants.cluster.api_client)
     assert core.read_namespaced_resource_quota("kiln-quota", f"kiln-{name}").spec.hard == {
@@ -181,7 +85,7 @@ def test_operator_defaults_fill_an_unset_quota(tenants: Tenants) -> None:
 
 
 def test_deleted_network_policy_comes_back(tenants: Tenants) -> None:
-    name = tenants.create(_spec())
+    name = tenants.create(tenant_spec())
     eventually(lambda: tenants.ready(name), what="Ready condition")
     net = client.NetworkingV1Api(tenants.cluster.api_client)
     ns = f"kiln-{name}"
@@ -195,7 +99,7 @@ def test_deleted_network_policy_comes_back(tenants: Tenants) -> None:
 
 
 def test_hand_edited_quota_is_put_back(tenants: Tenants) -> None:
-    name = tenants.create(_spec())
+    name = tenants.create(tenant_spec())
     eventually(lambda: tenants.ready(name), what="Ready condition")
     core = client.CoreV1Api(tenants.cluster.api_client)
     ns = f"kiln-{name}"
@@ -207,10 +111,10 @@ def test_hand_edited_quota_is_put_back(tenants: Tenants) -> None:
 
 
 def test_push_secret_change_reaches_the_copy(tenants: Tenants, push_secret: str) -> None:
-    name = tenants.create(_spec(push_secret))
+    name = tenants.create(tenant_spec(push_secret))
     eventually(lambda: tenants.ready(name), what="Ready condition")
     core = client.CoreV1Api(tenants.cluster.api_client)
-    rotated = _dockerconfig_secret(push_secret, "robot", "rotated-password")
+    rotated = dockerconfig_secret(push_secret, "robot", "rotated-password")
     core.replace_namespaced_secret(push_secret, OPERATOR_NAMESPACE, rotated)
     eventually(
         lambda: core.read_namespaced_secret("kiln-registry-push", f"kiln-{name}").data == rotated.data,
@@ -220,12 +124,12 @@ def test_push_secret_change_reaches_the_copy(tenants: Tenants, push_secret: str)
 
 def test_missing_push_secret_is_not_ready_until_it_appears(tenants: Tenants) -> None:
     secret = f"late-{uuid.uuid4().hex[:6]}"
-    name = tenants.create(_spec(secret))
+    name = tenants.create(tenant_spec(secret))
     ready = eventually(lambda: tenants.ready(name), what="Ready condition")
     assert (ready["status"], ready["reason"]) == ("False", "PushSecretMissing")
     assert f"{OPERATOR_NAMESPACE}/{secret}" in ready["message"]
     core = client.CoreV1Api(tenants.cluster.api_client)
-    core.create_namespaced_secret(OPERATOR_NAMESPACE, _dockerconfig_secret(secret, "u", "p"))
+    core.create_namespaced_secret(OPERATOR_NAMESPACE, dockerconfig_secret(secret, "u", "p"))
     try:
         eventually(lambda: (tenants.ready(name) or {}).get("status") == "True", what="Ready after the Secret")
         assert core.read_namespaced_secret("kiln-registry-push", f"kiln-{name}").data is not None
@@ -236,7 +140,7 @@ def test_missing_push_secret_is_not_ready_until_it_appears(tenants: Tenants) -> 
 def test_existing_foreign_namespace_is_a_conflict_and_untouched(tenants: Tenants, namespace: str) -> None:
     core = client.CoreV1Api(tenants.cluster.api_client)
     before = core.read_namespace(namespace).metadata.labels
-    name = tenants.create(_spec(kubernetesNamespace=namespace))
+    name = tenants.create(tenant_spec(kubernetesNamespace=namespace))
     ready = eventually(lambda: tenants.ready(name), what="Ready condition")
     assert (ready["status"], ready["reason"]) == ("False", "Conflict")
     assert namespace in ready["message"]
@@ -265,7 +169,7 @@ def _namespace_gone_or_terminating(core: client.CoreV1Api, ns: str) -> bool:
 
 
 def test_deleting_a_namespace_deletes_what_kiln_created(tenants: Tenants) -> None:
-    name = tenants.create(_spec())
+    name = tenants.create(tenant_spec())
     eventually(lambda: tenants.ready(name), what="Ready condition")
     assert tenants.get(name)["metadata"]["finalizers"] == ["kiln.dev/finalizer"]
     tenants.delete(name)
@@ -275,7 +179,7 @@ def test_deleting_a_namespace_deletes_what_kiln_created(tenants: Tenants) -> Non
 
 
 def test_repository_count_follows_repositories(tenants: Tenants) -> None:
-    name = tenants.create(_spec())
+    name = tenants.create(tenant_spec())
     eventually(lambda: tenants.ready(name), what="Ready condition")
     repo = yaml.safe_load((EXAMPLES / "repository.yaml").read_text())
     repo["metadata"] = {"name": "app", "namespace": f"kiln-{name}"}
@@ -284,7 +188,7 @@ def test_repository_count_follows_repositories(tenants: Tenants) -> None:
 
 
 def test_gitops_objects_show_no_operator_annotations(tenants: Tenants) -> None:
-    name = tenants.create(_spec())
+    name = tenants.create(tenant_spec())
     eventually(lambda: tenants.ready(name), what="Ready condition")
     meta = tenants.get(name)["metadata"]
     assert not [k for k in meta.get("annotations") or {} if "kopf" in k]
@@ -304,7 +208,7 @@ def test_kiln_objects_outside_a_tenant_namespace_are_refused(
 
 
 def test_admission_names_the_field_of_rules_openapi_cannot_express(tenants: Tenants) -> None:
-    name = tenants.create(_spec())
+    name = tenants.create(tenant_spec())
     eventually(lambda: tenants.ready(name), what="Ready condition")
     rule = yaml.safe_load((EXAMPLES / "buildrule-main.yaml").read_text())
     rule["metadata"]["namespace"] = f"kiln-{name}"
@@ -327,7 +231,7 @@ def test_admission_names_the_field_of_rules_openapi_cannot_express(tenants: Tena
 def test_operator_killed_mid_reconcile_converges_without_duplicates(
     operator: OperatorProcess, tenants: Tenants
 ) -> None:
-    names = [tenants.create(_spec()) for _ in range(3)]
+    names = [tenants.create(tenant_spec()) for _ in range(3)]
     operator.kill()  # SIGKILL while the three are being reconciled
     # a deletion while the operator is down is held by the finalizer, not lost
     doomed = names.pop()

@@ -1,0 +1,116 @@
+"""Fixtures for tests that need Kiln tenants (and so the operator)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from kiln.api.constants import GROUP, NAMESPACE, VERSION
+from tests.conftest import Cluster, OperatorProcess
+
+T = TypeVar("T")
+OPERATOR_NAMESPACE = "kiln-system"
+
+
+def eventually(check: Callable[[], T | None], timeout: float = 30, what: str = "condition") -> T:
+    """Poll `check` until it returns something truthy; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except ApiException as error:
+            if error.status != 404:
+                raise
+            last = None
+        if last:
+            return last
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
+
+
+class Tenants:
+    """Create Kiln Namespaces for a test and remove whatever is left of them afterwards."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.custom = client.CustomObjectsApi(cluster.api_client)
+        self.core = client.CoreV1Api(cluster.api_client)
+        self.names: list[str] = []
+
+    def create(self, spec: dict[str, Any], name: str | None = None) -> str:
+        name = name or f"t-{uuid.uuid4().hex[:8]}"
+        self.names.append(name)
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "Namespace",
+            "metadata": {"name": name},
+            "spec": spec,
+        }
+        self.custom.create_cluster_custom_object(GROUP, VERSION, NAMESPACE.plural, body)
+        return name
+
+    def get(self, name: str) -> dict[str, Any]:
+        obj: dict[str, Any] = self.custom.get_cluster_custom_object(GROUP, VERSION, NAMESPACE.plural, name)
+        return obj
+
+    def delete(self, name: str) -> None:
+        self.custom.delete_cluster_custom_object(GROUP, VERSION, NAMESPACE.plural, name)
+
+    def ready(self, name: str) -> dict[str, Any] | None:
+        """The Ready condition once the operator has written one for the current generation."""
+        obj = self.get(name)
+        status = obj.get("status") or {}
+        if status.get("observedGeneration") != obj["metadata"]["generation"]:
+            return None
+        return next((c for c in status.get("conditions") or [] if c["type"] == "Ready"), None)
+
+    def cleanup(self) -> None:
+        for name in self.names:
+            try:
+                self.delete(name)
+            except ApiException as error:
+                if error.status != 404:
+                    raise
+
+
+@pytest.fixture
+def tenants(operator: OperatorProcess) -> Iterator[Tenants]:
+    t = Tenants(operator.cluster)
+    yield t
+    t.cleanup()
+
+
+@pytest.fixture
+def push_secret(operator: OperatorProcess) -> Iterator[str]:
+    """A docker-registry Secret in the operator's namespace, as a platform team would create it."""
+    core = client.CoreV1Api(operator.cluster.api_client)
+    name = f"push-{uuid.uuid4().hex[:6]}"
+    core.create_namespaced_secret(OPERATOR_NAMESPACE, dockerconfig_secret(name, "robot", "s3cret"))
+    yield name
+    core.delete_namespaced_secret(name, OPERATOR_NAMESPACE)
+
+
+def dockerconfig_secret(name: str, user: str, password: str) -> client.V1Secret:
+    auth = base64.b64encode(f"{user}:{password}".encode()).decode()
+    config = json.dumps({"auths": {"registry.example.com": {"auth": auth}}})
+    return client.V1Secret(
+        metadata=client.V1ObjectMeta(name=name),
+        type="kubernetes.io/dockerconfigjson",
+        data={".dockerconfigjson": base64.b64encode(config.encode()).decode()},
+    )
+
+
+def tenant_spec(push_secret: str | None = None, **extra: Any) -> dict[str, Any]:
+    registry: dict[str, Any] = {"server": "registry.example.com"}
+    if push_secret:
+        registry["pushSecretRef"] = {"name": push_secret, "namespace": OPERATOR_NAMESPACE}
+    return {"registry": registry, **extra}
