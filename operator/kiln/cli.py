@@ -25,7 +25,12 @@ def _version(_: argparse.Namespace) -> int:
 
 def _operator(args: argparse.Namespace) -> int:
     from kiln.controllers.operator import run
+    from kiln.settings import Settings, SettingsError
 
+    try:
+        Settings.from_env()
+    except SettingsError as error:
+        raise CliError(str(error)) from None
     run(args.kubeconfig, args.liveness, admission=not args.no_admission, verbose=args.verbose)
     return 0
 
@@ -111,6 +116,125 @@ def _rule_test(args: argparse.Namespace) -> int:
     return 1 if report["error"] else 0
 
 
+def _webhook_serve(args: argparse.Namespace) -> int:
+    from kiln.webhooks.app import serve
+
+    host, sep, port = args.listen.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise CliError(f"--listen: {args.listen!r} is not HOST:PORT, e.g. 0.0.0.0:8000")
+    serve(
+        args.kubeconfig,
+        host.strip("[]") or "0.0.0.0",
+        int(port),
+        metrics_port=args.metrics_port,
+        verbose=args.verbose,
+    )
+    return 0
+
+
+def _webhook_headers(path: str) -> dict[str, str]:
+    """Request headers from a JSON object, or from `Name: value` lines as code hosts display them."""
+    try:
+        text = Path(path).read_text()
+    except OSError as error:
+        raise CliError(f"{path}: {error.strerror}") from None
+    try:
+        document = json.loads(text)
+    except ValueError:
+        lines = [line.partition(":") for line in text.splitlines() if line.strip()]
+        if not all(sep for _, sep, _ in lines):
+            raise CliError(f"{path}: neither a JSON object nor 'Name: value' lines") from None
+        return {name.strip(): value.strip() for name, _, value in lines}
+    if not isinstance(document, dict):
+        raise CliError(f"{path}: expected a JSON object of header names to values")
+    return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in document.items()}
+
+
+def _webhook_rules(path: str) -> list[dict[str, Any]]:
+    """The BuildRule manifests of a YAML file or of every *.yaml / *.yml file of a directory."""
+    root = Path(path)
+    if root.is_dir():
+        files = sorted(p for p in root.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+        if not files:
+            raise CliError(f"{path}: no *.yaml or *.yml files")
+    else:
+        files = [root]
+    manifests = [_load_manifest(str(f), "BuildRule") for f in files]
+    names = [str(m.get("metadata", {}).get("name", "")) for m in manifests]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise CliError(f"{path}: BuildRule names used more than once: {', '.join(duplicates)}")
+    return manifests
+
+
+def _webhook_builds(rule_manifests: list[dict[str, Any]], events: Any) -> dict[str, Any]:
+    """Which rules fire for the events, with which tags: the receiver's own planning, fed from files."""
+    from kiln.webhooks.cache import Kind, ResourceCache
+    from kiln.webhooks.receiver import plan_event
+
+    cache = ResourceCache()
+    cache.replace(Kind.BUILD_RULE, rule_manifests)
+    repositories = sorted({str(m["spec"]["repository"]) for m in rule_manifests})
+    builds: list[dict[str, Any]] = []
+    failures: list[Any] = []
+    skipped: list[Any] = []
+    for event in events:
+        for repository in repositories:
+            planned = plan_event(cache, "", repository, event)
+            builds.extend(
+                {"rule": b.rule.name, "repository": repository, "ref": event.ref, "tags": list(b.tags)}
+                for b in planned.builds
+            )
+            failures.extend(planned.failures)
+            skipped.extend(planned.skipped)
+    return {"builds": builds, "failures": failures, "skipped": skipped}
+
+
+def _webhook_inspect(args: argparse.Namespace) -> int:
+    from kiln.webhooks import WebhookError, WebhookSecret, inspect_result
+    from kiln.webhooks.receiver import webhook_secret
+
+    headers = _webhook_headers(args.headers)
+    try:
+        body = Path(args.body).read_bytes()  # signatures are over the exact bytes
+    except OSError as error:
+        raise CliError(f"{args.body}: {error.strerror}") from None
+    rules = _webhook_rules(args.rules) if args.rules else []
+    secret: WebhookSecret | None = None
+    if args.secret is not None:
+        try:
+            secret = webhook_secret(args.provider, args.secret, args.gitee_mode)
+        except WebhookError:
+            secret = None  # an unknown provider: the inspection reports it
+        except ValueError as error:
+            raise CliError(f"--secret: {error}") from None
+    inspection = inspect_result(args.provider, headers, body, secret, datetime.now(UTC))
+    report: dict[str, Any] = {**inspection.to_dict(), **_webhook_builds(rules, inspection.events)}
+    if args.output == "json":
+        print(json.dumps(report, indent=2))
+    else:
+        verified = {True: "yes", False: "NO", None: "not checked (no --secret)"}[inspection.verified]
+        print(f"provider:  {args.provider}")
+        print(f"verified:  {verified}")
+        for event in inspection.events:
+            print(f"event:     push {event.ref} {event.commit[:12]} ({event.repository}) by {event.sender}")
+        if inspection.ping is not None:
+            print("event:     ping")
+        if report["ignored"]:
+            print(f"ignored:   {report['ignored']}")
+        if report["error"]:
+            print(f"error:     {report['error']} (HTTP {report['status']})")
+        for build in report["builds"]:
+            print(f"build:     {build['rule']} ({build['ref']}) -> {', '.join(build['tags'])}")
+        for item in report["skipped"]:
+            print(f"skipped:   {item['rule']}: {item['reason']}")
+        for item in report["failures"]:
+            print(f"failure:   {item['error']}")
+        if rules and inspection.events and not report["builds"]:
+            print("builds:    no rule matched")
+    return 1 if inspection.error is not None else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kiln", description="Build container images from Git repositories.")
     parser.add_argument("--version", action="version", version=f"kiln {__version__}")
@@ -153,6 +277,45 @@ def build_parser() -> argparse.ArgumentParser:
     operator.add_argument("--no-admission", action="store_true", help="do not serve the admission webhook")
     operator.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     operator.set_defaults(handler=_operator)
+
+    webhook = sub.add_parser("webhook", help="receive code host webhooks, or inspect a recorded delivery")
+    webhook_sub = webhook.add_subparsers(dest="webhook_command", metavar="COMMAND")
+    webhook_sub.required = True
+    serve = webhook_sub.add_parser(
+        "serve", help="serve POST /hooks/{provider}/{namespace}/{repository}, creating BuildRuns on pushes"
+    )
+    serve.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster config, then $KUBECONFIG)")
+    serve.add_argument(
+        "--listen", default="0.0.0.0:8000", help="HOST:PORT to listen on (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--metrics-port", type=int, help="serve /metrics on this port only (default: on the --listen port)"
+    )
+    serve.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    serve.set_defaults(handler=_webhook_serve)
+    inspect = webhook_sub.add_parser(
+        "inspect",
+        help="verify and parse a recorded delivery offline; with --rules, show which rules fire (no cluster)",
+    )
+    inspect.add_argument(
+        "--provider", required=True, help="github, gitlab, gitee, bitbucket or bitbucket-server"
+    )
+    inspect.add_argument(
+        "--headers", required=True, help="request headers: a JSON object, or 'Name: value' lines"
+    )
+    inspect.add_argument("--body", required=True, help="request body, exactly as delivered")
+    inspect.add_argument(
+        "--secret", help="webhook secret to verify with (GitLab: token or whsec_ signing token)"
+    )
+    inspect.add_argument(
+        "--gitee-mode",
+        choices=["password", "signature"],
+        default="signature",
+        help="how the Gitee secret is sent (default: %(default)s)",
+    )
+    inspect.add_argument("--rules", help="BuildRule manifest, or a directory of them (*.yaml, *.yml)")
+    inspect.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    inspect.set_defaults(handler=_webhook_inspect)
     return parser
 
 

@@ -71,9 +71,10 @@ class Quota:
 
 def _times(quantity: str, n: int) -> str:
     """`quantity` x n, keeping its suffix (`500m` x 3 = `1500m`, `4Gi` x 4 = `16Gi`), as a user would write it."""
+    # the API's quantity pattern: a number, then a suffix (m, Gi, e3, ...) that scales it
     match = re.fullmatch(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(.*)", quantity)
-    if match is None:  # exponent forms such as 1e3: validated elsewhere, rare; keep them exact
-        return format((Decimal(quantity) * n).normalize(), "f")
+    if match is None:
+        raise ValueError(f"invalid quantity {quantity!r}")
     number, suffix = match.groups()
     return f"{format((Decimal(number) * n).normalize(), 'f')}{suffix}"
 

@@ -1,0 +1,79 @@
+"""Kiln Namespace spec + settings -> the tenant's child manifests (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from kiln.api.namespace import NamespaceSpec
+from kiln.settings import Settings
+from kiln.tenancy import manifests
+
+
+def spec(**extra: object) -> NamespaceSpec:
+    return NamespaceSpec.model_validate({"registry": {"server": "registry.example.com"}, **extra})
+
+
+@pytest.mark.parametrize(
+    ("quantity", "n", "total"),
+    [("500m", 3, "1500m"), ("4Gi", 4, "16Gi"), ("2", 4, "8"), ("0.5Gi", 3, "1.5Gi"), ("1e3", 2, "2e3")],
+)
+def test_quota_totals_keep_the_users_units(quantity: str, n: int, total: str) -> None:
+    quota = manifests.Quota(max_concurrent_builds=n, cpu=quantity, memory="1Gi")
+    assert manifests.resource_quota("t", "ns", quota)["spec"]["hard"]["limits.cpu"] == total
+
+
+def test_unset_quota_fields_take_operator_defaults() -> None:
+    settings = Settings(default_max_concurrent_builds=7, default_build_cpu="3", default_build_memory="2Gi")
+    quota = manifests.Quota.effective(spec(quota={"cpu": "1"}), settings)
+    assert quota == manifests.Quota(max_concurrent_builds=7, cpu="1", memory="2Gi")
+
+
+def test_kubernetes_namespace_name_defaults_to_prefix() -> None:
+    assert manifests.kubernetes_namespace_name("acme", spec()) == "kiln-acme"
+    assert manifests.kubernetes_namespace_name("acme", spec(kubernetesNamespace="builds")) == "builds"
+
+
+def test_network_policy_blocks_cluster_ranges_and_metadata_per_family() -> None:
+    settings = Settings(cluster_cidrs=("10.244.0.0/16", "fd00::/8"))
+    policy = manifests.network_policy("t", "ns", settings)["spec"]
+    assert policy["ingress"] == []
+    dns, world = policy["egress"]
+    assert dns == {"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}
+    blocks = {b["ipBlock"]["cidr"]: b["ipBlock"].get("except") for b in world["to"]}
+    assert blocks == {"0.0.0.0/0": ["10.244.0.0/16", "169.254.169.254/32"], "::/0": ["fd00::/8"]}
+
+
+def test_every_child_is_labelled_with_its_tenant() -> None:
+    children = [manifests.namespace("acme", spec()), *manifests.tenant_objects("acme", spec(), Settings())]
+    assert [c["kind"] for c in children] == [
+        "Namespace",
+        "ServiceAccount",
+        "NetworkPolicy",
+        "ResourceQuota",
+        "LimitRange",
+    ]
+    for child in children:
+        assert child["metadata"]["labels"]["kiln.dev/namespace"] == "acme"
+        assert child["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "kiln"
+    assert all(c["metadata"]["namespace"] == "kiln-acme" for c in children[1:])
+
+
+def test_ownership_is_by_label_value() -> None:
+    assert manifests.owned_by({"kiln.dev/namespace": "acme"}, "acme")
+    assert not manifests.owned_by({"kiln.dev/namespace": "other"}, "acme")
+    assert not manifests.owned_by(None, "acme")
+
+
+def test_push_secret_copy_keeps_type_and_data_only() -> None:
+    source = {
+        "type": "kubernetes.io/dockerconfigjson",
+        "data": {".dockerconfigjson": "e30="},
+        "metadata": {"name": "src", "namespace": "kiln-system", "annotations": {"a": "b"}},
+    }
+    copy = manifests.push_secret("acme", "kiln-acme", source)
+    assert copy["metadata"] == {
+        "name": "kiln-registry-push",
+        "namespace": "kiln-acme",
+        "labels": {"kiln.dev/namespace": "acme", "app.kubernetes.io/managed-by": "kiln"},
+    }
+    assert (copy["type"], copy["data"]) == ("kubernetes.io/dockerconfigjson", {".dockerconfigjson": "e30="})
