@@ -1,0 +1,62 @@
+"""Prometheus metrics of Kiln's processes (default registry), and how to expose them."""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    Counter,
+    Histogram,
+    generate_latest,
+    start_http_server,
+)
+
+# Label values are bounded: the provider comes from a fixed set (anything else is `unknown`), the
+# outcome from kiln.webhooks.receiver.Outcome. Tenants and repositories stay out (cardinality).
+WEBHOOK_REQUESTS = Counter(
+    "kiln_webhook_requests_total",
+    "Webhook deliveries answered, by provider and outcome.",
+    ["provider", "outcome"],
+)
+WEBHOOK_LATENCY = Histogram(
+    "kiln_webhook_request_duration_seconds",
+    "Time from receiving a webhook delivery to answering it, BuildRun creation included.",
+    ["provider"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+WEBHOOK_BUILDRUNS = Counter(
+    "kiln_webhook_buildruns_created_total",
+    "BuildRuns created by the webhook receiver (redeliveries that found them existing excluded).",
+    ["provider"],
+)
+WEBHOOK_RULE_FAILURES = Counter(
+    "kiln_webhook_rule_failures_total",
+    "BuildRules that matched a push but could not build it (pattern timeout, invalid tag).",
+    ["provider"],
+)
+WATCH_RESTARTS = Counter(
+    "kiln_watch_restarts_total",
+    "Re-lists of a watched resource, by resource and reason (gone: 410 expired, error: failure).",
+    ["resource", "reason"],
+)
+
+
+def record_delivery(
+    provider: str, outcome: str, seconds: float, *, created: int = 0, rule_failures: int = 0
+) -> None:
+    WEBHOOK_REQUESTS.labels(provider, outcome).inc()
+    WEBHOOK_LATENCY.labels(provider).observe(seconds)
+    if created:
+        WEBHOOK_BUILDRUNS.labels(provider).inc(created)
+    if rule_failures:
+        WEBHOOK_RULE_FAILURES.labels(provider).inc(rule_failures)
+
+
+def exposition() -> tuple[bytes, str]:
+    """The text exposition of every metric, and its content type."""
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def serve(port: int, addr: str = "0.0.0.0") -> None:
+    """Serve /metrics on a port of its own, from a daemon thread."""
+    start_http_server(port, addr=addr)

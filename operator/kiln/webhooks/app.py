@@ -1,0 +1,346 @@
+"""The webhook receiver's aiohttp app: `POST /hooks/{provider}/{namespace}/{repository}`.
+
+The handlers are thin: read the body (at most MAX_BODY_BYTES), let `receiver.decide` answer from
+the watch-fed cache, create the BuildRuns it plans, and let `receiver.conclude` answer. Also
+`/readyz` (503 until the cache is loaded), `/healthz` and, unless served elsewhere, `/metrics`.
+
+`create_app(api_client)` is what `kiln webhook serve` runs and what the operator can host;
+`make_app(cache, creator)` wires given parts (tests); `ServerThread` runs an app on its own loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import urllib3
+from aiohttp import web
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from kiln import metrics
+from kiln.api.constants import BUILD_RUN, GROUP, VERSION
+from kiln.kube import load_api_client
+from kiln.webhooks.cache import ResourceCache
+from kiln.webhooks.events import JSON, Provider
+from kiln.webhooks.provider import MAX_BODY_BYTES
+from kiln.webhooks.receiver import (
+    CacheView,
+    CreateResult,
+    CreateRuns,
+    CreateStatus,
+    Delivery,
+    PlannedRun,
+    Reply,
+    conclude,
+    decide,
+    method_not_allowed,
+    too_large,
+)
+from kiln.webhooks.watch import Watches
+
+log = logging.getLogger("kiln.webhooks")
+
+HOOK_ROUTE = "/hooks/{provider}/{namespace}/{repository}"
+# Threads for decisions (HMAC and JSON parsing of bodies up to 25 MiB stay off the event loop) and
+# for the blocking kubernetes client's creates; also the size of the creates' connection pool.
+WORKERS = 16
+CREATE_TIMEOUT = (5.0, 15.0)  # (connect, read) seconds: an unreachable API server answers 503 soon
+READ_CHUNK = 64 * 1024
+
+CACHE = web.AppKey("cache", ResourceCache)
+
+
+class BuildRunCreator(Protocol):
+    """Creates BuildRuns; answers per BuildRun name, never raises for API failures."""
+
+    async def create(self, namespace: str, runs: Sequence[PlannedRun]) -> dict[str, CreateResult]: ...
+
+
+def _api_message(error: ApiException) -> str:
+    try:
+        message = json.loads(error.body or "{}").get("message")
+    except (ValueError, AttributeError):
+        message = None
+    return f"{error.status} {error.reason}" + (f": {message}" if message else "")
+
+
+class KubeCreator:
+    """Creates BuildRuns with the kubernetes client, from worker threads."""
+
+    def __init__(self, api_client: client.ApiClient, executor: Executor) -> None:
+        self._api = client.CustomObjectsApi(api_client)
+        self._executor = executor
+
+    def create_one(self, namespace: str, manifest: dict[str, Any]) -> CreateResult:
+        try:
+            self._api.create_namespaced_custom_object(
+                GROUP, VERSION, namespace, BUILD_RUN.plural, manifest, _request_timeout=CREATE_TIMEOUT
+            )
+        except ApiException as error:
+            if error.status == 409:
+                return CreateResult(CreateStatus.EXISTS)
+            retriable = error.status in (0, 429) or error.status >= 500
+            status = CreateStatus.UNAVAILABLE if retriable else CreateStatus.REJECTED
+            return CreateResult(status, _api_message(error)[:500])
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            return CreateResult(CreateStatus.UNAVAILABLE, f"{type(error).__name__}: {str(error)[:300]}")
+        return CreateResult(CreateStatus.CREATED)
+
+    async def create(self, namespace: str, runs: Sequence[PlannedRun]) -> dict[str, CreateResult]:
+        loop = asyncio.get_running_loop()
+        results = await asyncio.gather(
+            *(loop.run_in_executor(self._executor, self.create_one, namespace, r.manifest) for r in runs)
+        )
+        return {run.name: result for run, result in zip(runs, results, strict=True)}
+
+
+async def read_body(request: web.Request, limit: int = MAX_BODY_BYTES) -> bytes | None:
+    """The body, or None as soon as it is known to exceed `limit` (never buffering more than that)."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.content.iter_chunked(READ_CHUNK):
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
+_PROVIDERS = frozenset(p.value for p in Provider)
+
+
+def _provider_label(provider: str) -> str:
+    return provider if provider in _PROVIDERS else "unknown"
+
+
+def _count(body: dict[str, JSON], key: str) -> int:
+    value = body.get(key)
+    return len(value) if isinstance(value, list) else 0
+
+
+def _created(body: dict[str, JSON]) -> int:
+    runs = body.get("buildRuns")
+    if not isinstance(runs, list):
+        return 0
+    return sum(1 for run in runs if isinstance(run, dict) and run.get("result") == CreateStatus.CREATED.value)
+
+
+class Receiver:
+    """The request handlers around `decide` / `conclude`."""
+
+    def __init__(self, cache: CacheView, creator: BuildRunCreator, executor: Executor | None) -> None:
+        self._cache = cache
+        self._creator = creator
+        self._executor = executor
+
+    async def _answer(self, request: web.Request) -> Reply:
+        if request.method != "POST":
+            return method_not_allowed(request.method)
+        body = await read_body(request)
+        if body is None:
+            return too_large(MAX_BODY_BYTES)
+        info = request.match_info
+        delivery = Delivery(info["provider"], info["namespace"], info["repository"], request.headers, body)
+        loop = asyncio.get_running_loop()
+        decision = await loop.run_in_executor(
+            self._executor, decide, delivery, self._cache, datetime.now(UTC)
+        )
+        if not isinstance(decision, CreateRuns):
+            return decision
+        return conclude(decision, await self._creator.create(decision.namespace, decision.runs))
+
+    async def hook(self, request: web.Request) -> web.Response:
+        started = time.perf_counter()
+        reply = await self._answer(request)
+        elapsed = time.perf_counter() - started
+        provider = _provider_label(request.match_info["provider"])
+        created = _created(reply.body)
+        metrics.record_delivery(
+            provider,
+            reply.outcome.value,
+            elapsed,
+            created=created,
+            rule_failures=_count(reply.body, "failures"),
+        )
+        fields = {
+            "provider": provider,
+            "tenant": request.match_info["namespace"],
+            "repository": request.match_info["repository"],
+            "deliveryStatus": reply.status,
+            "deliveryId": reply.body.get("deliveryId"),
+            "outcome": reply.outcome.value,
+            "reason": reply.body.get("reason"),
+            "created": created,
+            "failures": reply.body.get("failures"),
+            "durationMs": round(elapsed * 1000, 2),
+        }
+        log.log(
+            logging.WARNING if reply.status >= 500 or fields["failures"] else logging.INFO,
+            "webhook delivery",
+            extra={"kiln": fields},
+        )
+        headers = {"Allow": "POST"} if reply.status == 405 else None
+        return web.json_response(reply.body, status=reply.status, headers=headers)
+
+    async def readyz(self, _: web.Request) -> web.Response:
+        if self._cache.ready:
+            return web.json_response({"ready": True})
+        return web.json_response({"ready": False, "reason": "the cache is still loading"}, status=503)
+
+    async def healthz(self, _: web.Request) -> web.Response:
+        return web.json_response({"alive": True})
+
+
+async def _metrics(_: web.Request) -> web.Response:
+    body, content_type = metrics.exposition()
+    return web.Response(body=body, headers={"Content-Type": content_type})
+
+
+def make_app(
+    cache: ResourceCache,
+    creator: BuildRunCreator,
+    *,
+    executor: Executor | None = None,
+    expose_metrics: bool = True,
+) -> web.Application:
+    """The routes, wired to the given cache and creator (nothing is started here)."""
+    receiver = Receiver(cache, creator, executor)
+    app = web.Application()
+    app[CACHE] = cache
+    app.router.add_route("*", HOOK_ROUTE, receiver.hook)
+    app.router.add_get("/readyz", receiver.readyz)
+    app.router.add_get("/healthz", receiver.healthz)
+    if expose_metrics:
+        app.router.add_get("/metrics", _metrics)
+    return app
+
+
+def _pooled(api_client: client.ApiClient, size: int) -> client.ApiClient:
+    """A client like `api_client` whose connection pool holds `size` connections: the default (5 per
+    CPU) would drop and reopen connections under concurrent creates."""
+    configuration = copy.deepcopy(api_client.configuration)
+    configuration.connection_pool_maxsize = size
+    return client.ApiClient(configuration)
+
+
+def create_app(
+    api_client: client.ApiClient, *, expose_metrics: bool = True, workers: int = WORKERS
+) -> web.Application:
+    """The receiver backed by the cluster: its watches start and stop with the app."""
+    cache = ResourceCache()
+    executor = ThreadPoolExecutor(workers, thread_name_prefix="kiln-webhook")
+    creates_client = _pooled(api_client, workers)
+    app = make_app(
+        cache, KubeCreator(creates_client, executor), executor=executor, expose_metrics=expose_metrics
+    )
+    watches = Watches(api_client, cache)
+
+    async def lifecycle(_: web.Application) -> AsyncIterator[None]:
+        watches.start()
+        yield
+        await asyncio.get_running_loop().run_in_executor(None, watches.stop)
+        executor.shutdown(wait=False, cancel_futures=True)
+        creates_client.close()  # type: ignore[no-untyped-call]  # the kubernetes client is untyped
+
+    app.cleanup_ctx.append(lifecycle)
+    return app
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; a record's `kiln` extra (a dict) is merged in."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update(getattr(record, "kiln", None) or {})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def serve(
+    kubeconfig: str | None, host: str, port: int, *, metrics_port: int | None = None, verbose: bool = False
+) -> None:
+    """Run the receiver until SIGINT/SIGTERM (`kiln webhook serve`)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler], force=True)
+    # the kubernetes client logs request bodies at DEBUG, and a Secret list is a body
+    logging.getLogger("kubernetes").setLevel(logging.INFO)
+    logging.getLogger("urllib3").setLevel(logging.INFO)
+    if metrics_port is not None:
+        metrics.serve(metrics_port, host)
+    app = create_app(load_api_client(kubeconfig), expose_metrics=metrics_port is None)
+    log.info("webhook receiver listening", extra={"kiln": {"listen": f"{host}:{port}"}})
+    web.run_app(app, host=host, port=port, access_log=None, print=None)
+
+
+class ServerThread:
+    """Serves an app on a loopback (or given) address from a thread with its own event loop.
+
+    For tests, benchmarks and hosts whose own loop is busy: `with ServerThread(app) as server: server.url`.
+    """
+
+    def __init__(self, app: web.Application, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.app = app
+        self._host = host
+        self._port = port
+        self._loop = asyncio.new_event_loop()
+        self._started = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="kiln-webhook-server", daemon=True)
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._host}:{self.port}"
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        runner = web.AppRunner(self.app, access_log=None)
+        try:
+            self._loop.run_until_complete(runner.setup())
+            site = web.TCPSite(runner, self._host, self._port)
+            self._loop.run_until_complete(site.start())
+            self.port = int(runner.addresses[0][1])
+        except BaseException as error:
+            self._error = error
+            self._started.set()
+            return
+        self._started.set()
+        try:
+            self._loop.run_forever()
+        finally:
+            self._loop.run_until_complete(runner.cleanup())
+            self._loop.close()
+
+    def start(self) -> ServerThread:
+        self._thread.start()
+        self._started.wait()
+        if self._error is not None:
+            raise RuntimeError(f"the webhook server did not start: {self._error}") from self._error
+        return self
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(30)
+
+    def __enter__(self) -> ServerThread:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()

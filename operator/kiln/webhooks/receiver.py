@@ -1,0 +1,434 @@
+"""The webhook receiver's decisions, without HTTP or a cluster.
+
+`decide(delivery, view, now)` turns a delivery to `/hooks/{provider}/{tenant}/{repository}` and the
+cache's view of the cluster into either a final `Reply` or `CreateRuns`: the BuildRun manifests to
+create. The HTTP layer creates them and calls `conclude(create, results)` for the final `Reply`.
+
+URL resolution: `{tenant}` is a Kiln Namespace's name; its Kubernetes namespace
+(`spec.kubernetesNamespace`, default `kiln-<tenant>`) must carry the label
+`kiln.dev/namespace=<tenant>`; `{repository}` is a Repository's metadata.name there.
+
+BuildRun names are derived from (rule, provider, delivery id, ref), or from (rule, repository, ref,
+commit) when the host sends no delivery id, so a redelivery creates nothing new: the create answers
+409 AlreadyExists, which counts as a duplicate.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from pydantic import ValidationError
+
+from kiln.api.buildrun import BuildRunSpec, TriggerType
+from kiln.api.constants import API_VERSION, BUILD_RUN, LABEL_BUILD_RULE, LABEL_NAMESPACE, LABEL_REPOSITORY
+from kiln.rules import BuildPlan, PlannedBuild, Push, RuleFailure
+from kiln.webhooks.cache import RepositoryEntry
+from kiln.webhooks.config import GiteeMode, GiteeSecret, GitLabSecret, SharedSecret, WebhookSecret
+from kiln.webhooks.dispatch import dispatch, provider_spec
+from kiln.webhooks.errors import WebhookError
+from kiln.webhooks.events import JSON, Ignored, Provider, PushEvent
+from kiln.webhooks.paths import PathFilter
+
+# A BuildRun's name is also its Job's and a label value: at most 63 characters, a DNS label.
+MAX_NAME_LENGTH = 63
+NAME_HASH_LENGTH = 10
+MAX_LABEL_VALUE_LENGTH = 63
+# Bounds on what a push copies into the BuildRun, so a huge push cannot exceed the API's object size.
+MAX_MESSAGE_LENGTH = 4096
+MAX_CHANGED_FILES = 1000
+
+
+class Outcome(enum.StrEnum):
+    """How a delivery was answered: the `outcome` label of the metrics and of the logs."""
+
+    CREATED = "created"
+    DUPLICATE = "duplicate"
+    PING = "ping"
+    IGNORED = "ignored"
+    NO_MATCH = "no_match"
+    AUTO_BUILD_OFF = "auto_build_off"
+    BAD_REQUEST = "bad_request"
+    UNAUTHORIZED = "unauthorized"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    TOO_LARGE = "too_large"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    NOT_READY = "not_ready"
+    UNAVAILABLE = "unavailable"
+    FAILED = "failed"
+
+
+_ERROR_OUTCOMES = {
+    400: Outcome.BAD_REQUEST,
+    401: Outcome.UNAUTHORIZED,
+    404: Outcome.NOT_FOUND,
+    413: Outcome.TOO_LARGE,
+    415: Outcome.UNSUPPORTED_MEDIA_TYPE,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One request to `/hooks/{provider}/{tenant}/{repository}`."""
+
+    provider: str
+    tenant: str
+    repository: str
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The HTTP answer: status, JSON body (always with `outcome` and `reason`)."""
+
+    status: int
+    outcome: Outcome
+    body: dict[str, JSON]
+
+    @classmethod
+    def of(cls, status: int, outcome: Outcome, reason: str, **extra: JSON) -> Reply:
+        return cls(status, outcome, {"outcome": outcome.value, "reason": reason, **extra})
+
+
+def error_reply(error: WebhookError) -> Reply:
+    return Reply.of(error.status, _ERROR_OUTCOMES.get(error.status, Outcome.BAD_REQUEST), error.reason)
+
+
+def method_not_allowed(method: str) -> Reply:
+    return Reply.of(405, Outcome.METHOD_NOT_ALLOWED, f"{method} is not allowed: webhooks are POSTed")
+
+
+def too_large(limit: int) -> Reply:
+    return Reply.of(413, Outcome.TOO_LARGE, f"body larger than {limit} bytes")
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedRun:
+    """One BuildRun to create."""
+
+    name: str
+    rule: str
+    tags: tuple[str, ...]
+    manifest: dict[str, Any]
+
+    def to_json(self, namespace: str) -> dict[str, JSON]:
+        return {"name": self.name, "namespace": namespace, "rule": self.rule, "tags": list[JSON](self.tags)}
+
+
+@dataclass(frozen=True, slots=True)
+class CreateRuns:
+    """BuildRuns to create in `namespace`; `report` (rule failures, skipped rules, ignored refs) goes
+    into the final reply whatever the creates answer."""
+
+    namespace: str
+    runs: tuple[PlannedRun, ...]
+    report: dict[str, JSON] = field(default_factory=dict)
+
+
+Decision = Reply | CreateRuns
+
+
+class CreateStatus(enum.Enum):
+    CREATED = "created"
+    EXISTS = "exists"  # 409 AlreadyExists: an earlier delivery (or this one's retry) created it
+    UNAVAILABLE = "unavailable"  # the API server could not be reached or answered 5xx/429
+    REJECTED = "rejected"  # any other refusal (RBAC, admission, validation): not the sender's fault
+
+
+@dataclass(frozen=True, slots=True)
+class CreateResult:
+    status: CreateStatus
+    detail: str = ""
+
+
+class RulesView(Protocol):
+    """What planning a push reads: `ResourceCache`, also when fed from files (`kiln webhook inspect`)."""
+
+    def plan(self, namespace: str, repository: str, push: Push) -> BuildPlan: ...
+
+    def path_filter(self, namespace: str, rule: str) -> PathFilter: ...
+
+
+class CacheView(RulesView, Protocol):
+    """What `decide` reads of the cluster (`kiln.webhooks.cache.ResourceCache` implements it)."""
+
+    @property
+    def ready(self) -> bool: ...
+
+    def tenant_namespace(self, tenant: str) -> str | None: ...
+
+    def repository(self, namespace: str, name: str) -> RepositoryEntry | None: ...
+
+    def secret_value(self, namespace: str, name: str, key: str) -> bytes | None: ...
+
+
+def webhook_secret(
+    provider: str, value: str, gitee_mode: GiteeMode | str = GiteeMode.SIGNATURE
+) -> WebhookSecret:
+    """The verification config for a secret value. GitLab: a `whsec_...` value is a signing token,
+    anything else the plain secret token. Raises ValueError for an unusable value (e.g. empty)."""
+    match provider_spec(provider).provider:
+        case Provider.GITLAB:
+            signing = value.startswith("whsec_")
+            return GitLabSecret(token=None if signing else value, signing_token=value if signing else None)
+        case Provider.GITEE:
+            return GiteeSecret(value, GiteeMode(gitee_mode))
+        case _:
+            return SharedSecret(value)
+
+
+def _resolve_secret(view: CacheView, repo: RepositoryEntry, provider: str) -> WebhookSecret | str:
+    """The Repository's verification config, or why there is none."""
+    where = f"Secret {repo.secret_name!r} (key {repo.secret_key!r})"
+    raw = view.secret_value(repo.namespace, repo.secret_name, repo.secret_key)
+    if raw is None:
+        return f"the Repository's webhook secret is missing: {where} not found"
+    try:
+        # Secrets written from files often end with a newline that no code host sends.
+        return webhook_secret(provider, raw.decode().rstrip("\r\n"), repo.gitee_mode)
+    except UnicodeDecodeError:
+        return f"the Repository's webhook secret in {where} is not UTF-8 text"
+    except ValueError as error:
+        return f"the Repository's webhook secret in {where} is unusable: {error}"
+
+
+def _repository_path(url: str) -> str:
+    path = urlsplit(url).path.lower().rstrip("/")
+    return path.removesuffix(".git")
+
+
+def repository_mismatch(event: PushEvent, repo: RepositoryEntry) -> str | None:
+    """Why the push is not for the Repository's code repository, or None.
+
+    Only the `owner/name` path is compared: hosts behind proxies report other host names and
+    schemes (GitLab's http URLs), and self-hosted instances add path prefixes.
+    """
+    if not event.repository:
+        return None
+    if _repository_path(repo.url).endswith("/" + event.repository.lower().strip("/")):
+        return None
+    return (
+        f"the delivery is a push to {event.repository} ({event.clone_url}), "
+        f"but Repository {repo.name} builds {repo.url}"
+    )
+
+
+def buildrun_name(rule: str, event: PushEvent, repository: str) -> str:
+    """`<rule>-<10 hex>`, at most 63 characters; the same for every redelivery of the push."""
+    if event.delivery_id:
+        key = f"delivery\0{event.provider.value}\0{event.delivery_id}\0{event.ref}"
+    else:
+        key = f"push\0{repository}\0{event.ref}\0{event.commit}"
+    digest = hashlib.sha256(f"{rule}\0{key}".encode()).hexdigest()[:NAME_HASH_LENGTH]
+    prefix = rule.replace(".", "-")[: MAX_NAME_LENGTH - NAME_HASH_LENGTH - 1].rstrip("-")
+    return f"{prefix}-{digest}" if prefix else digest
+
+
+def _labels(**values: str) -> dict[str, str]:
+    # A value over 63 characters is not a valid label: leave the label out rather than truncate it
+    # into something that selects the wrong objects.
+    return {k: v for k, v in values.items() if len(v) <= MAX_LABEL_VALUE_LENGTH}
+
+
+def _author(event: PushEvent) -> str | None:
+    if event.author is None:
+        return None
+    name, email = event.author.name, event.author.email
+    if name and email:
+        return f"{name} <{email}>"
+    return name or email
+
+
+def buildrun_manifest(
+    name: str, namespace: str, tenant: str, repository: str, rule: str, tags: Sequence[str], event: PushEvent
+) -> dict[str, Any]:
+    """The BuildRun for one rule and one push; raises ValidationError if the spec is not valid."""
+    files = event.changed_files
+    spec = BuildRunSpec.model_validate(
+        {
+            "buildRule": rule,
+            "repository": repository,
+            "trigger": {
+                "type": TriggerType.PUSH,
+                "deliveryId": event.delivery_id,
+                "provider": event.provider.value,
+                "sender": event.sender,
+            },
+            "source": {
+                "ref": event.ref,
+                "commit": event.commit,
+                "pushedAt": event.pushed_at.astimezone(UTC),
+                "message": event.message[:MAX_MESSAGE_LENGTH] if event.message is not None else None,
+                "author": _author(event),
+                # an incomplete list would mislead whoever filters on it: omit it instead
+                "changedFiles": list(files)
+                if files is not None and len(files) <= MAX_CHANGED_FILES
+                else None,
+            },
+            "tags": list(dict.fromkeys(tags)),  # a rule rendering one tag twice pushes it once
+        }
+    )
+    return {
+        "apiVersion": API_VERSION,
+        "kind": BUILD_RUN.kind,
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": _labels(
+                **{LABEL_NAMESPACE: tenant, LABEL_REPOSITORY: repository, LABEL_BUILD_RULE: rule}
+            ),
+        },
+        "spec": spec.to_wire(),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class EventPlan:
+    """What one push starts: builds, rules that failed on it, rules its changed files skip."""
+
+    builds: tuple[PlannedBuild, ...] = ()
+    failures: tuple[dict[str, JSON], ...] = ()
+    skipped: tuple[dict[str, JSON], ...] = ()
+
+
+def plan_event(view: RulesView, namespace: str, repository: str, event: PushEvent) -> EventPlan:
+    """The rules engine's plan for the push, with each rule's paths/ignorePaths applied."""
+    plan = view.plan(namespace, repository, event.to_push())
+    builds: list[PlannedBuild] = []
+    skipped: list[dict[str, JSON]] = []
+    for build in plan.builds:
+        reason = view.path_filter(namespace, build.rule.name).skip_reason(event.changed_files)
+        if reason is None:
+            builds.append(build)
+        else:
+            skipped.append({"rule": build.rule.name, "ref": event.ref, "reason": reason})
+    failures = tuple(_failure_json(f, event.ref) for f in plan.failures)
+    return EventPlan(tuple(builds), failures, tuple(skipped))
+
+
+def _failure_json(failure: RuleFailure, ref: str) -> dict[str, JSON]:
+    return {"rule": failure.rule.name, "ref": ref, "error": str(failure.error)}
+
+
+def _ignored_json(ignored: Sequence[Ignored]) -> list[JSON]:
+    return [{"ref": i.ref, "reason": i.reason} for i in ignored]
+
+
+def _plan_runs(
+    view: CacheView, namespace: str, tenant: str, repo: RepositoryEntry, events: Sequence[PushEvent]
+) -> tuple[list[PlannedRun], dict[str, JSON]]:
+    """The BuildRuns the pushes start, and the report of failing and skipped rules."""
+    runs: list[PlannedRun] = []
+    failures: list[JSON] = []
+    skipped: list[JSON] = []
+    for event in events:
+        planned = plan_event(view, namespace, repo.name, event)
+        failures.extend(planned.failures)
+        skipped.extend(planned.skipped)
+        for build in planned.builds:
+            rule = build.rule.name
+            name = buildrun_name(rule, event, repo.name)
+            try:
+                manifest = buildrun_manifest(name, namespace, tenant, repo.name, rule, build.tags, event)
+            except ValidationError as error:
+                problems = "; ".join(e["msg"] for e in error.errors()[:3])
+                failures.append({"rule": rule, "ref": event.ref, "error": f"invalid BuildRun: {problems}"})
+                continue
+            runs.append(PlannedRun(name, rule, build.tags, manifest))
+    return runs, {"failures": failures, "skipped": skipped}
+
+
+def decide(delivery: Delivery, view: CacheView, now: datetime) -> Decision:
+    """The answer to a delivery, or the BuildRuns to create for it. Never raises for request content."""
+    if not view.ready:
+        return Reply.of(503, Outcome.NOT_READY, "the receiver is still loading its cache; retry later")
+    try:
+        provider_spec(delivery.provider)
+    except WebhookError as error:
+        return error_reply(error)
+    namespace = view.tenant_namespace(delivery.tenant)
+    if namespace is None:
+        return Reply.of(404, Outcome.NOT_FOUND, f"no Kiln Namespace {delivery.tenant!r}")
+    repo = view.repository(namespace, delivery.repository)
+    if repo is None:
+        return Reply.of(
+            404, Outcome.NOT_FOUND, f"no Repository {delivery.repository!r} in {delivery.tenant!r}"
+        )
+    if repo.problem is not None:
+        return Reply.of(404, Outcome.NOT_FOUND, f"Repository {repo.name!r} is invalid: {repo.problem}")
+    if repo.provider != delivery.provider:
+        return Reply.of(
+            404,
+            Outcome.NOT_FOUND,
+            f"Repository {repo.name!r} is a {repo.provider} repository: deliver to "
+            f"/hooks/{repo.provider}/{delivery.tenant}/{repo.name}",
+        )
+    secret = _resolve_secret(view, repo, delivery.provider)
+    if isinstance(secret, str):
+        return Reply.of(401, Outcome.UNAUTHORIZED, secret)
+    try:
+        parsed = dispatch(delivery.provider, delivery.headers, delivery.body, secret, now)
+    except WebhookError as error:
+        return error_reply(error)
+
+    # From here on the delivery is authentic: answers name its id, so logs and hosts can match them.
+    known: dict[str, JSON] = {"deliveryId": parsed.delivery_id}
+    if parsed.ping is not None:
+        return Reply.of(200, Outcome.PING, "ping received", ping=parsed.ping.to_json(), **known)
+    events = parsed.events
+    ignored = parsed.ignored
+    if not events:
+        reasons = "; ".join(i.reason for i in ignored) or "nothing to build"
+        return Reply.of(200, Outcome.IGNORED, reasons, ignored=_ignored_json(ignored), **known)
+    mismatch = repository_mismatch(events[0], repo)
+    if mismatch is not None:
+        return Reply.of(400, Outcome.BAD_REQUEST, mismatch, **known)
+    if not repo.auto_build:
+        reason = f"Repository {repo.name!r} has spec.build.autoBuild off"
+        return Reply.of(200, Outcome.AUTO_BUILD_OFF, reason, **known)
+
+    runs, report = _plan_runs(view, namespace, delivery.tenant, repo, events)
+    report.update(known, ignored=_ignored_json(ignored))
+    if not runs:
+        refs = ", ".join(e.ref for e in events)
+        return Reply.of(200, Outcome.NO_MATCH, f"no BuildRule builds {refs}", **report)
+    return CreateRuns(namespace, tuple(runs), report)
+
+
+def conclude(create: CreateRuns, results: Mapping[str, CreateResult]) -> Reply:
+    """The reply once the creates were tried: `results` by BuildRun name.
+
+    Any unavailable create answers 503 so the host redelivers: the redelivery recreates only what
+    is missing (the rest answers 409). Created and existing runs are listed either way.
+    """
+    missing = CreateResult(CreateStatus.UNAVAILABLE, "not attempted")
+    resolved = {run.name: results.get(run.name, missing) for run in create.runs}
+    runs: list[JSON] = [
+        {**run.to_json(create.namespace), "result": resolved[run.name].status.value} for run in create.runs
+    ]
+    statuses = {result.status for result in resolved.values()}
+    details = "; ".join(
+        f"{name}: {result.detail}"
+        for name, result in resolved.items()
+        if result.status in (CreateStatus.UNAVAILABLE, CreateStatus.REJECTED)
+    )
+    extra: dict[str, JSON] = {"buildRuns": runs, **create.report}
+    if CreateStatus.UNAVAILABLE in statuses:
+        return Reply.of(
+            503, Outcome.UNAVAILABLE, f"the Kubernetes API server cannot be reached: {details}", **extra
+        )
+    if CreateStatus.REJECTED in statuses:
+        return Reply.of(
+            500, Outcome.FAILED, f"the Kubernetes API server refused a BuildRun: {details}", **extra
+        )
+    if CreateStatus.CREATED in statuses:
+        created = sum(1 for result in resolved.values() if result.status is CreateStatus.CREATED)
+        return Reply.of(202, Outcome.CREATED, f"{created} BuildRun(s) created", **extra)
+    return Reply.of(200, Outcome.DUPLICATE, "duplicate delivery: its BuildRuns exist already", **extra)

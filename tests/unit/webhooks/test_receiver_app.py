@@ -1,0 +1,159 @@
+"""The thin HTTP layer: routes, body limit, readiness, metrics, create results (no cluster)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from kubernetes import client
+
+from kiln.webhooks import MAX_BODY_BYTES
+from kiln.webhooks.app import KubeCreator, ServerThread, make_app
+from kiln.webhooks.cache import ResourceCache
+from kiln.webhooks.receiver import CreateResult, CreateStatus, PlannedRun
+from tests.unit.webhooks.test_receiver import EXPECTED_TAGS, signed, world
+
+HOOK = "/hooks/github/acme/app"
+
+
+class FakeCreator:
+    """Answers every create with `status` and remembers what it was asked to create."""
+
+    def __init__(self, status: CreateStatus = CreateStatus.CREATED) -> None:
+        self.status = status
+        self.created: list[PlannedRun] = []
+
+    async def create(self, namespace: str, runs: Sequence[PlannedRun]) -> dict[str, CreateResult]:
+        self.created.extend(runs)
+        return {run.name: CreateResult(self.status, "fake") for run in runs}
+
+
+@pytest.fixture
+def creator() -> FakeCreator:
+    return FakeCreator()
+
+
+@pytest.fixture
+async def http(creator: FakeCreator) -> AsyncIterator[TestClient[web.Request, web.Application]]:
+    async with TestClient(TestServer(make_app(world(), creator))) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def push(shared_payload: Callable[[str], bytes]) -> bytes:
+    return shared_payload("github-push-branch.json")
+
+
+async def test_signed_push_to_202_with_the_buildruns(
+    http: TestClient[web.Request, web.Application], creator: FakeCreator, push: bytes
+) -> None:
+    response = await http.post(HOOK, data=push, headers=signed("github", push))
+    assert response.status == 202
+    body = await response.json()
+    assert {run["rule"]: run["tags"] for run in body["buildRuns"]} == EXPECTED_TAGS
+    assert [run.rule for run in creator.created] == ["changes", "pattern"]
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+async def test_other_methods_to_405(http: TestClient[web.Request, web.Application], method: str) -> None:
+    response = await http.request(method, HOOK)
+    assert response.status == 405
+    assert response.headers["Allow"] == "POST"
+    assert (await response.json())["outcome"] == "method_not_allowed"
+
+
+async def test_declared_oversize_body_to_413(http: TestClient[web.Request, web.Application]) -> None:
+    headers = {"Content-Length": str(MAX_BODY_BYTES + 1), "Content-Type": "application/json"}
+    response = await http.post(HOOK, data=b"x" * (MAX_BODY_BYTES + 1), headers=headers)
+    assert response.status == 413
+
+
+async def test_streamed_oversize_body_to_413(http: TestClient[web.Request, web.Application]) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(MAX_BODY_BYTES // (1 << 20) + 1):
+            yield b"x" * (1 << 20)
+
+    response = await http.post(HOOK, data=chunks())  # chunked: no Content-Length to refuse early
+    assert response.status == 413
+    assert (await response.json())["outcome"] == "too_large"
+
+
+async def test_unknown_provider_to_404(http: TestClient[web.Request, web.Application], push: bytes) -> None:
+    response = await http.post("/hooks/sourcehut/acme/app", data=push)
+    assert response.status == 404
+    assert (await response.json())["outcome"] == "not_found"
+
+
+async def test_unreachable_api_server_to_503(push: bytes) -> None:
+    creator = FakeCreator(CreateStatus.UNAVAILABLE)
+    async with TestClient(TestServer(make_app(world(), creator))) as http:
+        response = await http.post(HOOK, data=push, headers=signed("github", push))
+        assert response.status == 503
+        assert (await response.json())["outcome"] == "unavailable"
+
+
+async def test_readiness_follows_the_cache(creator: FakeCreator, push: bytes) -> None:
+    async with TestClient(TestServer(make_app(ResourceCache(), creator))) as http:
+        assert (await http.get("/readyz")).status == 503
+        response = await http.post(HOOK, data=push, headers=signed("github", push))
+        assert (response.status, (await response.json())["outcome"]) == (503, "not_ready")
+    async with TestClient(TestServer(make_app(world(), creator))) as http:
+        assert (await http.get("/readyz")).status == 200
+        assert (await http.get("/healthz")).status == 200
+
+
+async def test_metrics_count_requests_by_provider_and_outcome(
+    http: TestClient[web.Request, web.Application], push: bytes
+) -> None:
+    def sample(text: str, line_start: str) -> float:
+        found = [line for line in text.splitlines() if line.startswith(line_start)]
+        return float(found[0].rsplit(" ", 1)[1]) if found else 0.0
+
+    created = 'kiln_webhook_buildruns_created_total{provider="github"}'
+    unauthorized = 'kiln_webhook_requests_total{outcome="unauthorized",provider="github"}'
+    before = await (await http.get("/metrics")).text()
+    await http.post(HOOK, data=push, headers=signed("github", push))
+    await http.post(HOOK, data=push, headers={"X-GitHub-Event": "push"})
+    after = await (await http.get("/metrics")).text()
+    assert sample(after, created) - sample(before, created) == 2
+    assert sample(after, unauthorized) - sample(before, unauthorized) == 1
+    assert "kiln_webhook_request_duration_seconds_bucket" in after
+
+
+async def test_metrics_can_be_left_to_another_port(creator: FakeCreator) -> None:
+    async with TestClient(TestServer(make_app(world(), creator, expose_metrics=False))) as http:
+        assert (await http.get("/metrics")).status == 404
+
+
+def test_logs_never_contain_the_secret(push: bytes, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG")
+    with ServerThread(make_app(world(), FakeCreator())) as server:
+        import urllib.request
+
+        for headers in (signed("github", push), {"X-GitHub-Event": "push"}):
+            request = urllib.request.Request(server.url + HOOK, data=push, headers=headers, method="POST")
+            try:
+                urllib.request.urlopen(request, timeout=10).close()
+            except urllib.error.HTTPError as error:
+                assert error.code == 401
+    records = [r for r in caplog.records if r.name == "kiln.webhooks"]
+    assert len(records) == 2
+    from kiln.webhooks.app import JsonFormatter
+
+    text = "\n".join(JsonFormatter().format(r) for r in caplog.records)
+    assert '"outcome": "created"' in text
+    assert "s3cret" not in text
+
+
+def test_create_against_a_closed_port_is_unavailable() -> None:
+    configuration = client.Configuration()
+    configuration.host = "http://127.0.0.1:9"  # discard port: nothing listens
+    configuration.retries = 0
+    with ThreadPoolExecutor(1) as executor:
+        creator = KubeCreator(client.ApiClient(configuration), executor)
+        result = creator.create_one("ns", {"metadata": {"name": "x"}})
+    assert result.status is CreateStatus.UNAVAILABLE
+    assert "Connection refused" in result.detail or "Max retries" in result.detail

@@ -1,0 +1,157 @@
+"""The receiver's watch-fed cache (fed here as the watches feed it) and the rules' path filters."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from kiln.rules import Push
+from kiln.webhooks.cache import Kind, ResourceCache
+from kiln.webhooks.paths import PathFilter, glob_to_regex
+from tests.unit.webhooks.test_receiver import (
+    NAMESPACE,
+    SECRET,
+    TENANT,
+    build_rule,
+    fed_cache,
+    kubernetes_namespace,
+    repository,
+    secret,
+    tenant,
+)
+
+PUSH = Push("refs/heads/main", "a" * 40, datetime(2024, 5, 1, tzinfo=UTC))
+
+
+def rules_for(cache: ResourceCache, repo: str = "app") -> list[str]:
+    return [build.rule.name for build in cache.plan(NAMESPACE, repo, PUSH).builds]
+
+
+def test_ready_only_once_every_kind_was_listed() -> None:
+    cache = ResourceCache()
+    for kind in Kind:
+        assert not cache.ready
+        cache.replace(kind, [])
+    assert cache.ready
+    assert cache.unsynced() == []
+
+
+def test_watch_events_add_change_and_delete_rules() -> None:
+    cache = fed_cache()
+    cache.apply(Kind.BUILD_RULE, "ADDED", build_rule("main", branch="main"))
+    assert rules_for(cache) == ["main"]
+    cache.apply(Kind.BUILD_RULE, "MODIFIED", build_rule("main", branch="develop"))
+    assert rules_for(cache) == []
+    cache.apply(Kind.BUILD_RULE, "MODIFIED", build_rule("main", branch="main", repository="other"))
+    assert (rules_for(cache), rules_for(cache, "other")) == ([], ["main"])  # moved, not duplicated
+    cache.apply(Kind.BUILD_RULE, "DELETED", build_rule("main", branch="main", repository="other"))
+    assert rules_for(cache, "other") == []
+    assert cache.rule(NAMESPACE, "main") is None
+
+
+def test_rules_are_per_kubernetes_namespace() -> None:
+    cache = fed_cache(build_rule("main", branch="main", namespace="kiln-other"))
+    assert rules_for(cache) == []
+    assert [b.rule.name for b in cache.plan("kiln-other", "app", PUSH).builds] == ["main"]
+
+
+def test_invalid_rule_is_left_out_and_replaces_a_valid_one() -> None:
+    cache = fed_cache(build_rule("main", branch="main"))
+    invalid = build_rule("main", branch="main")
+    invalid["spec"]["tags"] = []  # at least one tag is required
+    cache.apply(Kind.BUILD_RULE, "MODIFIED", invalid)
+    assert rules_for(cache) == []
+
+
+def test_relist_drops_what_was_deleted_while_disconnected() -> None:
+    cache = fed_cache(build_rule("main", branch="main"), build_rule("also", branch="main"))
+    cache.replace(Kind.BUILD_RULE, [build_rule("also", branch="main")])
+    assert rules_for(cache) == ["also"]
+
+
+def test_tenant_resolution_follows_the_namespace_label() -> None:
+    cache = fed_cache(tenant(), kubernetes_namespace())
+    assert cache.tenant_namespace(TENANT) == NAMESPACE
+    cache.apply(Kind.NAMESPACE, "MODIFIED", kubernetes_namespace(tenant=None))  # label removed
+    assert cache.tenant_namespace(TENANT) is None
+    cache.apply(Kind.NAMESPACE, "MODIFIED", kubernetes_namespace())
+    cache.apply(Kind.TENANT, "DELETED", tenant())
+    assert cache.tenant_namespace(TENANT) is None
+
+
+def test_objects_being_deleted_take_no_deliveries() -> None:
+    cache = fed_cache(tenant(), kubernetes_namespace(), repository())
+    for kind, obj in ((Kind.REPOSITORY, repository()), (Kind.TENANT, tenant())):
+        obj["metadata"]["deletionTimestamp"] = "2024-05-01T12:00:00Z"
+        cache.apply(kind, "MODIFIED", obj)
+    assert cache.repository(NAMESPACE, "app") is None
+    assert cache.tenant_namespace(TENANT) is None
+
+
+def test_repository_entry_defaults() -> None:
+    cache = fed_cache(repository(secret_name=None))
+    entry = cache.repository(NAMESPACE, "app")
+    assert entry is not None
+    assert (entry.provider, entry.auto_build, entry.secret_name, entry.secret_key, entry.problem) == (
+        "github",
+        True,
+        "app-webhook",
+        "token",
+        None,
+    )
+    assert entry.gitee_mode == "signature"
+
+
+def test_secret_values_are_decoded_on_read() -> None:
+    bad = secret(name="bad")
+    bad["data"]["token"] = "not base64!"
+    cache = fed_cache(secret(), bad)
+    assert cache.secret_value(NAMESPACE, "app-hook", "token") == SECRET.encode()
+    assert cache.secret_value(NAMESPACE, "app-hook", "other") is None
+    assert cache.secret_value(NAMESPACE, "bad", "token") is None
+    cache.apply(Kind.SECRET, "DELETED", secret())
+    assert cache.secret_value(NAMESPACE, "app-hook", "token") is None
+
+
+def test_unknown_event_types_change_nothing() -> None:
+    cache = fed_cache(build_rule("main", branch="main"))
+    cache.apply(Kind.BUILD_RULE, "BOOKMARK", build_rule("other", branch="main"))
+    assert rules_for(cache) == ["main"]
+
+
+@pytest.mark.parametrize(
+    ("glob", "path", "matches"),
+    [
+        ("docs/**", "docs/a/b.md", True),
+        ("docs/**", "src/docs/a.md", False),
+        ("docs/", "docs/index.md", True),
+        ("*.md", "README.md", True),
+        ("*.md", "docs/README.md", False),
+        ("**/*.md", "README.md", True),
+        ("**/*.md", "a/b/c.md", True),
+        ("src/**/test_*.py", "src/test_a.py", True),
+        ("src/**/test_*.py", "src/x/y/test_a.py", True),
+        ("/Dockerfile", "Dockerfile", True),
+        ("file?.txt", "file1.txt", True),
+        ("file?.txt", "file/.txt", False),
+        ("[ab].txt", "a.txt", True),
+        ("[!ab].txt", "c.txt", True),
+        ("[!ab].txt", "a.txt", False),
+        ("[oops", "[oops", True),
+        ("a+b(c).txt", "a+b(c).txt", True),
+    ],
+)
+def test_globs(glob: str, path: str, matches: bool) -> None:
+    assert (PathFilter.of([glob], []).skip_reason([path]) is None) is matches, glob_to_regex(glob)
+
+
+def test_path_filters() -> None:
+    both = PathFilter.of(["src/**"], ["src/docs/**"])
+    assert both.skip_reason(["src/main.go"]) is None
+    assert both.skip_reason(["README.md"]) == "no changed file matches spec.paths"
+    assert both.skip_reason(["src/docs/a.md"]) == "every changed file matches spec.ignorePaths"
+    assert both.skip_reason(["src/docs/a.md", "src/main.go"]) is None
+    # a host that lists no files (or a tag on an existing commit): the filter cannot tell, so build
+    assert both.skip_reason(None) is None
+    assert both.skip_reason([]) is None
