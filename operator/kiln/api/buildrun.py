@@ -19,8 +19,7 @@ from kiln.api.common import (
     kopf_state_field,
     observed_generation_field,
 )
-from kiln.api.constants import BUILD_RUN, KindInfo
-from kiln.api.repository import Provider
+from kiln.api.constants import BUILD_RUN, KindInfo, Provider
 from kiln.rules.refs import MAX_TAG_LENGTH
 from kiln.rules.validation import MAX_TAGS, MIN_TAGS
 

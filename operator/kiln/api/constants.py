@@ -63,6 +63,23 @@ LABEL_BUILD_RUN = f"{GROUP}/build-run"
 KUBERNETES_NAMESPACE_PREFIX = "kiln-"
 
 
+class Provider(enum.StrEnum):
+    """The code hosting platform of a Repository's source (also the provider part of webhook URLs)."""
+
+    GITHUB = "github"
+    GITLAB = "gitlab"
+    GITEE = "gitee"
+    BITBUCKET = "bitbucket"
+    BITBUCKET_SERVER = "bitbucket-server"
+
+
+class GiteeMode(enum.StrEnum):
+    """How Gitee proves a webhook delivery: the secret sent as is, or an HMAC signature of it."""
+
+    PASSWORD = "password"
+    SIGNATURE = "signature"
+
+
 class ConditionType(enum.StrEnum):
     """Condition types used in the kinds' status.conditions."""
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 from typing import Any, ClassVar
 
 from pydantic import Field
@@ -18,27 +17,10 @@ from kiln.api.common import (
     kopf_state_field,
     observed_generation_field,
 )
-from kiln.api.constants import REPOSITORY, KindInfo
+from kiln.api.constants import REPOSITORY, GiteeMode, KindInfo, Provider
 
 # One path component of an image name (the distribution spec's `path-component`).
 IMAGE_NAME_PATTERN = r"^[a-z0-9]+([._-][a-z0-9]+)*$"
-
-
-class Provider(enum.StrEnum):
-    """The code hosting platform of a Repository's source."""
-
-    GITHUB = "github"
-    GITLAB = "gitlab"
-    GITEE = "gitee"
-    BITBUCKET = "bitbucket"
-    BITBUCKET_SERVER = "bitbucket-server"
-
-
-class GiteeMode(enum.StrEnum):
-    """How Gitee proves a webhook delivery: the secret sent as is, or an HMAC signature of it."""
-
-    PASSWORD = "password"
-    SIGNATURE = "signature"
 
 
 class Webhook(KilnModel):

@@ -5,8 +5,9 @@
 whose `status` is the HTTP status to answer with. Nothing here does I/O or logs.
 """
 
+from kiln.api.constants import GiteeMode, Provider
 from kiln.webhooks import bitbucket, bitbucket_server, gitee, github, gitlab
-from kiln.webhooks.config import GiteeMode, GiteeSecret, GitLabSecret, SharedSecret, WebhookSecret
+from kiln.webhooks.config import GiteeSecret, GitLabSecret, SharedSecret, WebhookSecret
 from kiln.webhooks.dispatch import MAX_BODY_BYTES, PROVIDERS, dispatch, provider_spec
 from kiln.webhooks.errors import (
     BadSignature,
@@ -20,7 +21,7 @@ from kiln.webhooks.errors import (
     UnsupportedMediaType,
     WebhookError,
 )
-from kiln.webhooks.events import Author, Ignored, Outcome, ParsedDelivery, Ping, Provider, PushEvent, RefKind
+from kiln.webhooks.events import Author, Ignored, Outcome, ParsedDelivery, Ping, PushEvent, RefKind
 from kiln.webhooks.inspect import Inspection, inspect_delivery, inspect_result
 from kiln.webhooks.signing import sign
 

@@ -27,10 +27,10 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from kiln import metrics
-from kiln.api.constants import BUILD_RUN, GROUP, VERSION
+from kiln.api.constants import BUILD_RUN, GROUP, VERSION, Provider
 from kiln.kube import load_api_client
 from kiln.webhooks.cache import ResourceCache
-from kiln.webhooks.events import JSON, Provider
+from kiln.webhooks.events import JSON
 from kiln.webhooks.provider import MAX_BODY_BYTES
 from kiln.webhooks.receiver import (
     CacheView,

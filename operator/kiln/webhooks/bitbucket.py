@@ -7,8 +7,9 @@ from __future__ import annotations
 import email.utils
 from datetime import datetime
 
+from kiln.api.constants import Provider
 from kiln.webhooks.config import SharedSecret
-from kiln.webhooks.events import Author, Ignored, Outcome, ParsedDelivery, Provider, RefKind
+from kiln.webhooks.events import Author, Ignored, Outcome, ParsedDelivery, RefKind
 from kiln.webhooks.headers import Headers
 from kiln.webhooks.normalize import (
     HeadCommit,

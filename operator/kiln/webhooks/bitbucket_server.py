@@ -13,9 +13,10 @@ from datetime import datetime
 from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from kiln.api.constants import Provider
 from kiln.webhooks.config import SharedSecret
 from kiln.webhooks.errors import MalformedPayload
-from kiln.webhooks.events import Author, Ignored, Outcome, ParsedDelivery, Ping, Provider
+from kiln.webhooks.events import Author, Ignored, Outcome, ParsedDelivery, Ping
 from kiln.webhooks.headers import Headers
 from kiln.webhooks.normalize import (
     HeadCommit,

@@ -23,8 +23,8 @@ from typing import Any, Generic, TypeVar
 from pydantic import ValidationError
 
 from kiln.api.buildrule import BuildRuleSpec, buildrule_to_rule
-from kiln.api.constants import KUBERNETES_NAMESPACE_PREFIX, LABEL_NAMESPACE
-from kiln.api.repository import GiteeMode, RepositorySpec
+from kiln.api.constants import KUBERNETES_NAMESPACE_PREFIX, LABEL_NAMESPACE, GiteeMode
+from kiln.api.repository import RepositorySpec
 from kiln.api.validation import field_path
 from kiln.rules import DEFAULT_MATCH_TIMEOUT, BuildPlan, Push, Rule, RuleIndex
 from kiln.webhooks.paths import NO_FILTER, PathFilter

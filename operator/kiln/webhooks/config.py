@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import enum
 from dataclasses import dataclass, field
+
+from kiln.api.constants import GiteeMode
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,13 +25,6 @@ class SharedSecret:
     @property
     def key(self) -> bytes:
         return self.value.encode()
-
-
-class GiteeMode(enum.StrEnum):
-    """How a Gitee WebHook authenticates: plain password, or a timestamp signature keyed by the secret."""
-
-    PASSWORD = "password"
-    SIGNATURE = "signature"
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,10 +6,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from kiln.api.constants import Provider
 from kiln.webhooks import bitbucket, bitbucket_server, gitee, github, gitlab
 from kiln.webhooks.config import WebhookSecret
 from kiln.webhooks.errors import UnknownProvider
-from kiln.webhooks.events import ParsedDelivery, Provider
+from kiln.webhooks.events import ParsedDelivery
 from kiln.webhooks.provider import MAX_BODY_BYTES, ProviderSpec
 
 __all__ = ["MAX_BODY_BYTES", "PROVIDERS", "dispatch", "provider_spec"]

@@ -12,19 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeAlias
 
+from kiln.api.constants import Provider
 from kiln.rules.types import Push
 
 JSON: TypeAlias = "str | int | float | bool | list[JSON] | dict[str, JSON] | None"
-
-
-class Provider(enum.StrEnum):
-    """The provider name as it appears in the webhook URL."""
-
-    GITHUB = "github"
-    GITLAB = "gitlab"
-    GITEE = "gitee"
-    BITBUCKET = "bitbucket"
-    BITBUCKET_SERVER = "bitbucket-server"
 
 
 class RefKind(enum.StrEnum):

@@ -12,9 +12,10 @@ import base64
 import urllib.parse
 from datetime import datetime, timedelta
 
-from kiln.webhooks.config import GiteeMode, GiteeSecret
+from kiln.api.constants import GiteeMode, Provider
+from kiln.webhooks.config import GiteeSecret
 from kiln.webhooks.errors import BadSignature, MissingSignature
-from kiln.webhooks.events import ParsedDelivery, Provider
+from kiln.webhooks.events import ParsedDelivery
 from kiln.webhooks.github import GitHubStylePush
 from kiln.webhooks.headers import Headers
 from kiln.webhooks.normalize import ref_update_outcome, unhandled_event

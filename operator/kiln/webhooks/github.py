@@ -11,9 +11,10 @@ from datetime import datetime
 
 from pydantic import Field
 
+from kiln.api.constants import Provider
 from kiln.webhooks.config import SharedSecret
 from kiln.webhooks.errors import MalformedPayload, UnsupportedMediaType
-from kiln.webhooks.events import ParsedDelivery, Ping, Provider
+from kiln.webhooks.events import ParsedDelivery, Ping
 from kiln.webhooks.headers import Headers
 from kiln.webhooks.normalize import (
     RefUpdate,

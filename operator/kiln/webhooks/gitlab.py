@@ -11,9 +11,10 @@ from datetime import datetime, timedelta
 
 from pydantic import Field
 
+from kiln.api.constants import Provider
 from kiln.webhooks.config import GitLabSecret
 from kiln.webhooks.errors import BadSignature, MissingSignature
-from kiln.webhooks.events import ParsedDelivery, Provider
+from kiln.webhooks.events import ParsedDelivery
 from kiln.webhooks.headers import Headers
 from kiln.webhooks.normalize import (
     RefUpdate,

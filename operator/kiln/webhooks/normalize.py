@@ -11,7 +11,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from kiln.webhooks.events import Author, Ignored, Outcome, ParsedDelivery, Provider, PushEvent, RefKind
+from kiln.api.constants import Provider
+from kiln.webhooks.events import Author, Ignored, Outcome, ParsedDelivery, PushEvent, RefKind
 from kiln.webhooks.payloads import GitCommit
 
 _ZERO_SHA = re.compile(r"^0+$")

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
 
+from kiln.api.constants import Provider
 from kiln.webhooks.config import WebhookSecret
 from kiln.webhooks.errors import PayloadTooLarge, UnsupportedMediaType
-from kiln.webhooks.events import ParsedDelivery, Provider
+from kiln.webhooks.events import ParsedDelivery
 from kiln.webhooks.headers import Headers
 
 MAX_BODY_BYTES = 25 * 1024 * 1024

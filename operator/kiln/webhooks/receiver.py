@@ -26,13 +26,21 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 
 from kiln.api.buildrun import BuildRunSpec, TriggerType
-from kiln.api.constants import API_VERSION, BUILD_RUN, LABEL_BUILD_RULE, LABEL_NAMESPACE, LABEL_REPOSITORY
+from kiln.api.constants import (
+    API_VERSION,
+    BUILD_RUN,
+    LABEL_BUILD_RULE,
+    LABEL_NAMESPACE,
+    LABEL_REPOSITORY,
+    GiteeMode,
+    Provider,
+)
 from kiln.rules import BuildPlan, PlannedBuild, Push, RuleFailure
 from kiln.webhooks.cache import RepositoryEntry
-from kiln.webhooks.config import GiteeMode, GiteeSecret, GitLabSecret, SharedSecret, WebhookSecret
+from kiln.webhooks.config import GiteeSecret, GitLabSecret, SharedSecret, WebhookSecret
 from kiln.webhooks.dispatch import dispatch, provider_spec
 from kiln.webhooks.errors import WebhookError
-from kiln.webhooks.events import JSON, Ignored, Provider, PushEvent
+from kiln.webhooks.events import JSON, Ignored, PushEvent
 from kiln.webhooks.paths import PathFilter
 
 # A BuildRun's name is also its Job's and a label value: at most 63 characters, a DNS label.

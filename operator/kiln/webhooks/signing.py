@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+from kiln.api.constants import GiteeMode, Provider
 from kiln.webhooks import bitbucket, bitbucket_server, gitee, github, gitlab
-from kiln.webhooks.config import GiteeMode, GiteeSecret, GitLabSecret, SharedSecret, WebhookSecret
+from kiln.webhooks.config import GiteeSecret, GitLabSecret, SharedSecret, WebhookSecret
 from kiln.webhooks.dispatch import check_secret, provider_spec
-from kiln.webhooks.events import Provider
 from kiln.webhooks.verify import hex_signature
 
 DEFAULT_EVENTS = {

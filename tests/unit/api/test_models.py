@@ -18,8 +18,9 @@ from kiln.api.constants import (
     LABEL_BUILD_RUN,
     LABEL_NAMESPACE,
     LABEL_REPOSITORY,
+    GiteeMode,
+    Provider,
 )
-from kiln.api.repository import GiteeMode, Provider
 from kiln.rules import Push, manual_build, match_ref, render_tags
 from kiln.rules.types import RefType
 

@@ -594,7 +594,8 @@ def test_every_providers_push_builds(
 
 def test_buildrun_name_is_stable() -> None:
     # Stored names must not change between releases: redeliveries after an upgrade would build twice.
-    from kiln.webhooks.events import Provider, PushEvent, RefKind
+    from kiln.api.constants import Provider
+    from kiln.webhooks.events import PushEvent, RefKind
 
     event = PushEvent(
         Provider.GITHUB, "d-1", GITHUB_URL, "o/r", "refs/heads/main", RefKind.BRANCH, GITHUB_COMMIT,
