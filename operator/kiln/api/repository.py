@@ -30,7 +30,7 @@ class Webhook(KilnModel):
         None,
         description=(
             "Secret key holding the shared webhook secret that deliveries are verified with; "
-            "unset: the operator generates one in the Secret `<metadata.name>-webhook`."
+            "unset: the Secret `<metadata.name>-webhook` (key `token`) is used (create it; generating it is planned)."
         ),
     )
     auto_register: bool = Field(
