@@ -63,6 +63,11 @@ LABEL_BUILD_RUN = f"{GROUP}/build-run"
 KUBERNETES_NAMESPACE_PREFIX = "kiln-"
 
 
+def tenant_namespace(name: str, configured: str | None = None) -> str:
+    """The Kubernetes namespace of the Kiln Namespace `name`: spec.kubernetesNamespace, or `kiln-<name>`."""
+    return configured or f"{KUBERNETES_NAMESPACE_PREFIX}{name}"
+
+
 class Provider(enum.StrEnum):
     """The code hosting platform of a Repository's source (also the provider part of webhook URLs)."""
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from kiln.api.constants import KUBERNETES_NAMESPACE_PREFIX, LABEL_NAMESPACE
+from kiln.api.constants import LABEL_NAMESPACE, tenant_namespace
 from kiln.api.namespace import NamespaceSpec
 from kiln.settings import Settings
 
@@ -38,7 +38,7 @@ POD_SECURITY_LABELS = {
 
 def kubernetes_namespace_name(name: str, spec: NamespaceSpec) -> str:
     """The Kubernetes namespace a Kiln Namespace owns: `kiln-<name>` unless the spec overrides it."""
-    return spec.kubernetes_namespace or f"{KUBERNETES_NAMESPACE_PREFIX}{name}"
+    return tenant_namespace(name, spec.kubernetes_namespace)
 
 
 def tenant_labels(name: str) -> dict[str, str]:

@@ -23,7 +23,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import ValidationError
 
 from kiln.api.buildrule import BuildRuleSpec, buildrule_to_rule
-from kiln.api.constants import KUBERNETES_NAMESPACE_PREFIX, LABEL_NAMESPACE, GiteeMode
+from kiln.api.constants import LABEL_NAMESPACE, GiteeMode, tenant_namespace
 from kiln.api.repository import RepositorySpec
 from kiln.api.validation import field_path
 from kiln.rules import DEFAULT_MATCH_TIMEOUT, BuildPlan, Push, Rule, RuleIndex
@@ -95,7 +95,7 @@ def parse_tenant(obj: Object) -> str | None:
         return None
     name = _key(obj)[1]
     configured = _spec(obj).get("kubernetesNamespace")
-    return str(configured) if configured else f"{KUBERNETES_NAMESPACE_PREFIX}{name}"
+    return tenant_namespace(name, str(configured) if configured else None)
 
 
 def parse_namespace(obj: Object) -> str | None:
