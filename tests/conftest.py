@@ -17,11 +17,13 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import pytest
 from kubernetes import client, config
 
 REPO = Path(__file__).resolve().parents[1]
+ADMISSION_WEBHOOK = "validate.kiln.dev"
 HACK = REPO / "hack"
 
 
@@ -91,6 +93,8 @@ def cluster() -> Iterator[Cluster]:
     _hack("node.sh", "start")  # also starts the registry the node's images are pushed to
     c = Cluster(kubeconfig, kubectl, *images)
     _wait_for_default_service_account(c)
+    # an admission webhook left registered by a killed earlier session would refuse every Kiln object
+    c.kubectl("delete", "validatingwebhookconfiguration", ADMISSION_WEBHOOK, "--ignore-not-found")
     yield c
     for script in ("node.sh", "registry.sh", "control-plane.sh"):
         if started[script]:
@@ -235,6 +239,7 @@ class OperatorProcess:
         self.cluster = cluster
         self.log_path = log_dir / "operator.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
 
     def start(self) -> None:
         env = {
@@ -244,7 +249,7 @@ class OperatorProcess:
             "KILN_WEBHOOK_HOST": "127.0.0.1",
             "KILN_WEBHOOK_PORT": str(self.WEBHOOK_PORT),
         }
-        log = self.log_path.open("ab")
+        self._log = log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [
                 str(REPO / ".venv" / "bin" / "kiln"),
@@ -272,7 +277,7 @@ class OperatorProcess:
                 with urllib.request.urlopen(self.LIVENESS, timeout=1):
                     pass
                 webhooks = self.cluster.kubectl(
-                    "get", "validatingwebhookconfiguration", "validate.kiln.dev", "-o", "name", check=False
+                    "get", "validatingwebhookconfiguration", ADMISSION_WEBHOOK, "-o", "name", check=False
                 )
                 if webhooks.returncode == 0:
                     return
@@ -289,6 +294,7 @@ class OperatorProcess:
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+        self._close_log()
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -298,6 +304,12 @@ class OperatorProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        self._close_log()
+
+    def _close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
 
 @pytest.fixture(scope="session")
@@ -308,4 +320,4 @@ def operator(crds: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     yield op
     op.stop()
     # without the operator, its webhook would refuse every Kiln object for later sessions
-    crds.kubectl("delete", "validatingwebhookconfiguration", "validate.kiln.dev", "--ignore-not-found")
+    crds.kubectl("delete", "validatingwebhookconfiguration", ADMISSION_WEBHOOK, "--ignore-not-found")

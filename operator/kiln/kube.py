@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from kubernetes import client, config
@@ -13,13 +14,14 @@ FIELD_MANAGER = "kiln-operator"
 
 
 def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
-    """In-cluster config when running in a pod, else the given or default kubeconfig."""
-    if kubeconfig is None:
+    """The given kubeconfig, else $KUBECONFIG, else the in-cluster service account, else ~/.kube/config."""
+    kubeconfig = kubeconfig or os.environ.get("KUBECONFIG")
+    if not kubeconfig:
         try:
             config.load_incluster_config()
             return client.ApiClient()
         except config.ConfigException:
-            pass
+            kubeconfig = os.path.expanduser("~/.kube/config")
     return config.new_client_from_config(config_file=kubeconfig)
 
 
@@ -56,6 +58,28 @@ class Kube:
     ) -> bool:
         """Whether this version of the object is the one this process's last apply produced."""
         return self._applied.get((api_version, kind, namespace, name)) == resource_version
+
+    def create(self, manifest: dict[str, Any]) -> dict[str, Any] | None:
+        """Create; None if an object of that name already exists (409)."""
+        resource = self._resource(manifest["apiVersion"], manifest["kind"])
+        try:
+            result = resource.create(body=manifest, namespace=manifest["metadata"].get("namespace"))
+        except ApiException as error:
+            if error.status == 409:
+                return None
+            raise
+        return dict(result.to_dict())
+
+    def patch_status(
+        self, api_version: str, kind: str, name: str, namespace: str | None, status: dict[str, Any]
+    ) -> None:
+        """Merge-patch the status subresource."""
+        self._resource(api_version, kind).status.patch(
+            body={"status": status},
+            name=name,
+            namespace=namespace,
+            content_type="application/merge-patch+json",
+        )
 
     def get(
         self, api_version: str, kind: str, name: str, namespace: str | None = None

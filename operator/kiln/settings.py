@@ -10,6 +10,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from kiln.api.common import positive_quantity
+
 # The cloud metadata address is never reachable from a build, whatever the settings say.
 METADATA_CIDR = "169.254.169.254/32"
 
@@ -25,6 +27,13 @@ def _cidrs(name: str, raw: str) -> tuple[str, ...]:
         raise SettingsError(
             f"{name}: {error} (expected comma-separated CIDRs such as 10.96.0.0/12)"
         ) from error
+
+
+def _quantity(name: str, raw: str) -> str:
+    try:
+        return str(positive_quantity(raw))
+    except ValueError as error:
+        raise SettingsError(f"{name}: {error}") from None
 
 
 def _int(name: str, raw: str, minimum: int) -> int:
@@ -73,8 +82,13 @@ class Settings:
                 env.get("KILN_DEFAULT_MAX_CONCURRENT_BUILDS", str(defaults.default_max_concurrent_builds)),
                 1,
             ),
-            default_build_cpu=env.get("KILN_DEFAULT_BUILD_CPU", defaults.default_build_cpu),
-            default_build_memory=env.get("KILN_DEFAULT_BUILD_MEMORY", defaults.default_build_memory),
+            default_build_cpu=_quantity(
+                "KILN_DEFAULT_BUILD_CPU", env.get("KILN_DEFAULT_BUILD_CPU", defaults.default_build_cpu)
+            ),
+            default_build_memory=_quantity(
+                "KILN_DEFAULT_BUILD_MEMORY",
+                env.get("KILN_DEFAULT_BUILD_MEMORY", defaults.default_build_memory),
+            ),
             webhook_listen=env.get("KILN_WEBHOOK_LISTEN", defaults.webhook_listen),
             webhook_port=_int("KILN_WEBHOOK_PORT", env.get("KILN_WEBHOOK_PORT", "9443"), 1),
             webhook_host=env.get("KILN_WEBHOOK_HOST") or None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 import yaml
@@ -10,7 +11,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from kiln.api.constants import GROUP, LABEL_NAMESPACE, NAMESPACE, VERSION
-from tests.conftest import REPO, OperatorProcess
+from tests.conftest import ADMISSION_WEBHOOK, REPO, OperatorProcess
 from tests.integration.conftest import (
     OPERATOR_NAMESPACE,
     Tenants,
@@ -231,8 +232,18 @@ def test_admission_names_the_field_of_rules_openapi_cannot_express(tenants: Tena
 def test_operator_killed_mid_reconcile_converges_without_duplicates(
     operator: OperatorProcess, tenants: Tenants
 ) -> None:
-    names = [tenants.create(tenant_spec()) for _ in range(3)]
-    operator.kill()  # SIGKILL while the three are being reconciled
+    core = client.CoreV1Api(tenants.cluster.api_client)
+    net = client.NetworkingV1Api(tenants.cluster.api_client)
+    names = [tenants.create(tenant_spec()) for _ in range(8)]
+    # kill (SIGKILL) as soon as the first tenant's namespace exists: the operator is mid-way through them
+    eventually(
+        lambda: any(core.list_namespace(label_selector=f"{LABEL_NAMESPACE}={n}").items for n in names),
+        timeout=30,
+        what="a first tenant namespace",
+    )
+    operator.kill()
+    half_done = [n for n in names if (tenants.ready(n) or {}).get("status") != "True"]
+    assert half_done, "every tenant was finished before the kill: the test proves nothing"
     # a deletion while the operator is down is held by the finalizer, not lost
     doomed = names.pop()
     tenants.delete(doomed)
@@ -240,8 +251,6 @@ def test_operator_killed_mid_reconcile_converges_without_duplicates(
     for name in names:
         ready = eventually(lambda n=name: tenants.ready(n), what=f"{name} Ready")  # type: ignore[misc]
         assert ready["status"] == "True"
-    core = client.CoreV1Api(tenants.cluster.api_client)
-    net = client.NetworkingV1Api(tenants.cluster.api_client)
     for name in names:
         selector = f"{LABEL_NAMESPACE}={name}"
         ns = f"kiln-{name}"
@@ -251,4 +260,77 @@ def test_operator_killed_mid_reconcile_converges_without_duplicates(
         assert len(core.list_namespaced_resource_quota(ns, label_selector=selector).items) == 1
         assert len(core.list_namespaced_limit_range(ns, label_selector=selector).items) == 1
     eventually(lambda: doomed not in _tenant_names(tenants), what="deleted Namespace finalized after restart")
-    eventually(lambda: _namespace_gone_or_terminating(core, f"kiln-{doomed}"), what="its namespace deleted")
+    # nothing of the deleted tenant is left: its namespace (if it got that far) is going
+    leftovers = core.list_namespace(label_selector=f"{LABEL_NAMESPACE}={doomed}").items
+    assert all(ns.status.phase == "Terminating" for ns in leftovers)
+
+
+def test_children_are_owned_by_their_namespace(tenants: Tenants) -> None:
+    name = tenants.create(tenant_spec())
+    eventually(lambda: tenants.ready(name), what="Ready condition")
+    uid = tenants.get(name)["metadata"]["uid"]
+    core = client.CoreV1Api(tenants.cluster.api_client)
+    for obj in (
+        core.read_namespace(f"kiln-{name}"),
+        core.read_namespaced_service_account("kiln-builder", f"kiln-{name}"),
+        client.NetworkingV1Api(tenants.cluster.api_client).read_namespaced_network_policy(
+            "kiln-builds", f"kiln-{name}"
+        ),
+    ):
+        (owner,) = obj.metadata.owner_references
+        assert (owner.kind, owner.name, owner.uid, owner.controller) == ("Namespace", name, uid, True)
+        assert owner.api_version == f"{GROUP}/{VERSION}"
+
+
+def _rule_status(tenants: Tenants, ns: str, name: str) -> dict[str, Any] | None:
+    obj = tenants.custom.get_namespaced_custom_object(GROUP, VERSION, ns, "buildrules", name)
+    status = obj.get("status") or {}
+    valid = next((c for c in status.get("conditions") or [] if c["type"] == "Valid"), None)
+    return status if valid and status.get("observedGeneration") == obj["metadata"]["generation"] else None
+
+
+def test_buildrule_status_says_valid_and_manual_build(tenants: Tenants) -> None:
+    name = tenants.create(tenant_spec())
+    eventually(lambda: tenants.ready(name), what="Ready condition")
+    ns = f"kiln-{name}"
+    for example in ("buildrule-main.yaml", "buildrule-release.yaml"):
+        rule = yaml.safe_load((EXAMPLES / example).read_text())
+        tenants.custom.create_namespaced_custom_object(GROUP, VERSION, ns, "buildrules", rule)
+    main = eventually(lambda: _rule_status(tenants, ns, "main"), what="main rule status")
+    assert main["conditions"][0]["status"] == "True"
+    assert (main["manualBuild"], main.get("manualBuildReason")) == ("Allowed", None)
+    release = eventually(lambda: _rule_status(tenants, ns, "release"), what="release rule status")
+    assert release["manualBuild"] == "Refused"
+    assert "pattern" in release["manualBuildReason"]
+    printed = tenants.cluster.kubectl("get", "brule", "-n", ns, "release").stdout
+    assert "Refused" in printed
+
+
+def test_invalid_rule_that_predates_the_operator_is_reported_not_crashed(
+    operator: OperatorProcess, tenants: Tenants
+) -> None:
+    name = tenants.create(tenant_spec())
+    eventually(lambda: tenants.ready(name), what="Ready condition")
+    ns = f"kiln-{name}"
+    # the operator (and so its admission webhook) is down while the rule is written
+    operator.stop()
+    tenants.cluster.kubectl("delete", "validatingwebhookconfiguration", ADMISSION_WEBHOOK)
+    rule = yaml.safe_load((EXAMPLES / "buildrule-release.yaml").read_text())
+    rule["metadata"]["name"] = "broken"
+    rule["spec"]["tags"] = [{"tag": "${version}"}]
+    tenants.custom.create_namespaced_custom_object(GROUP, VERSION, ns, "buildrules", rule)
+    operator.start()
+    status = eventually(lambda: _rule_status(tenants, ns, "broken"), what="broken rule status")
+    valid = status["conditions"][0]
+    assert (valid["status"], valid["reason"]) == ("False", "InvalidRule")
+    assert "spec.tags[0].tag" in valid["message"]
+    events = eventually(
+        lambda: (
+            client.CoreV1Api(tenants.cluster.api_client)
+            .list_namespaced_event(ns, field_selector="involvedObject.name=broken")
+            .items
+        ),
+        what="a Warning Event",
+    )
+    assert any(e.type == "Warning" and e.reason == "InvalidRule" for e in events)
+    assert operator.proc is not None and operator.proc.poll() is None  # still running

@@ -173,17 +173,24 @@ Duration = Annotated[
 QUANTITY_PATTERN = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?[0-9]+))?$"
 
 
-def _quantity(value: object) -> object:
+def positive_quantity(value: object) -> int | str:
+    """A resource amount a build can be given: a quantity without sign, greater than zero."""
     # Checked before the int|str union so a bad value gives one error, not one per union member.
     if isinstance(value, int) and not isinstance(value, bool):
+        if value <= 0:
+            raise ValueError(f"quantity {value} must be greater than zero")
         return value
-    if isinstance(value, str) and re.fullmatch(QUANTITY_PATTERN, value):
-        return value
-    raise ValueError(f"invalid quantity {value!r}: use e.g. 4, 500m or 8Gi")
+    if not isinstance(value, str) or not re.fullmatch(QUANTITY_PATTERN, value):
+        raise ValueError(f"invalid quantity {value!r}: use e.g. 4, 500m or 8Gi")
+    if value[0] in "+-":
+        raise ValueError(f"quantity {value!r} must be written without a sign")
+    if not re.search(r"[1-9]", value.split("e")[0].split("E")[0]):
+        raise ValueError(f"quantity {value!r} must be greater than zero")
+    return value
 
 
 # Integer or string like Kubernetes' own quantities; the CRD marks it x-kubernetes-int-or-string.
-Quantity = Annotated[int | str, BeforeValidator(_quantity)]
+Quantity = Annotated[int | str, BeforeValidator(positive_quantity)]
 
 
 class KilnObject(KilnModel):

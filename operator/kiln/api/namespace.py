@@ -47,7 +47,7 @@ class Registry(KilnModel):
 
 
 class Quota(KilnModel):
-    """Limits on the tenant's builds; an unset field means no limit."""
+    """Limits on the tenant's builds; an unset field takes the operator's default (4 builds, 2 CPU, 4Gi)."""
 
     max_concurrent_builds: int | None = Field(
         None, ge=1, description="At most this many BuildRuns of the tenant run at the same time."
@@ -79,7 +79,10 @@ class NamespaceSpec(KilnModel):
         default_factory=list,
         description="Build pools the tenant's Repositories may use; empty: only the operator's default pool.",
     )
-    quota: Quota | None = Field(None, description="Limits on the tenant's builds; unset: no limits.")
+    quota: Quota | None = Field(
+        None,
+        description="Limits on the tenant's builds; unset: the operator's defaults (4 concurrent builds of 2 CPU and 4Gi each, settable).",
+    )
 
 
 class NamespaceStatus(KilnModel):

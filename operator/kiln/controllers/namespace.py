@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import kopf
-from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from kiln.api.constants import GROUP, LABEL_NAMESPACE, NAMESPACE, REPOSITORY, VERSION
+from kiln.api.constants import API_VERSION, GROUP, LABEL_NAMESPACE, NAMESPACE, REPOSITORY, VERSION
+from kiln.api.namespace import NamespaceSpec
 from kiln.controllers.runtime import Runtime
-from kiln.tenancy.reconcile import Outcome, delete_tenant, reconcile_tenant
+from kiln.tenancy import manifests
+from kiln.tenancy.reconcile import Outcome, delete_tenant, parse_spec, push_secret_source, reconcile_tenant
 
 RESYNC_SECONDS = 60.0
+Tenants = kopf.Index[str, dict[str, Any]]
 
 
 def _post(body: Any, outcome: Outcome) -> None:
@@ -21,22 +23,36 @@ def _post(body: Any, outcome: Outcome) -> None:
 
 
 @kopf.index(GROUP, VERSION, NAMESPACE.plural)
-def tenants(name: str, body: kopf.Body, meta: kopf.Meta, **_: Any) -> dict[str, dict[str, Any]]:
-    """Kiln Namespaces by name, so events on their children can find and reconcile them."""
-    return {
-        name: {
-            "spec": dict(body.get("spec") or {}),
-            "generation": meta.get("generation"),
-            "conditions": list((body.get("status") or {}).get("conditions") or []),
-            "deleting": meta.get("deletionTimestamp") is not None,
-            "kubernetesNamespace": (body.get("status") or {}).get("kubernetesNamespace"),
-            "ref": {
-                "apiVersion": body["apiVersion"],
-                "kind": body["kind"],
-                "metadata": {"name": name, "uid": meta.uid},
-            },
-        }
+def tenants(
+    name: str, body: kopf.Body, meta: kopf.Meta, memo: Runtime, **_: Any
+) -> dict[str, dict[str, Any]]:
+    """Kiln Namespaces by name, so events on other objects can find and reconcile their tenant."""
+    spec = dict(body.get("spec") or {})
+    entry: dict[str, Any] = {
+        "uid": meta.uid,
+        "spec": spec,
+        "generation": meta.get("generation"),
+        "conditions": list((body.get("status") or {}).get("conditions") or []),
+        "deleting": meta.get("deletionTimestamp") is not None,
+        "kubernetesNamespace": None,
+        "pushSecret": None,
+        "desired": {},
     }
+    parsed = parse_spec(spec)
+    if not isinstance(parsed, str):
+        entry["kubernetesNamespace"] = manifests.kubernetes_namespace_name(name, parsed)
+        entry["pushSecret"] = push_secret_source(parsed, memo.settings)
+        entry["desired"] = _desired_children(name, parsed, memo)
+    return {name: entry}
+
+
+def _desired_children(name: str, spec: NamespaceSpec, memo: Runtime) -> dict[tuple[str, str], dict[str, Any]]:
+    """The children as the builders make them, by (kind, name): what drift is measured against."""
+    try:
+        built = [manifests.namespace(name, spec), *manifests.tenant_objects(name, spec, memo.settings)]
+    except ValueError:
+        return {}
+    return {(m["kind"], m["metadata"]["name"]): m for m in built}
 
 
 @kopf.on.resume(GROUP, VERSION, NAMESPACE.plural)
@@ -59,6 +75,7 @@ def namespace_reconcile(
         memo.kube,
         memo.settings,
         name,
+        meta.uid,
         dict(spec),
         meta.get("generation"),
         list(status.get("conditions") or []),
@@ -73,24 +90,31 @@ def namespace_delete(name: str, spec: kopf.Spec, body: kopf.Body, memo: Runtime,
     kopf.info(body, reason="Deleted", message=message)
 
 
-def reconcile_by_name(
-    tenant: str, memo: Runtime, tenants: kopf.Index[str, dict[str, Any]], logger: Any
-) -> None:
+def reconcile_by_name(tenant: str, memo: Runtime, tenants: Tenants, logger: Any) -> None:
     """Reconcile a tenant found through the index and write its status: for events on other objects."""
     for entry in tenants.get(tenant, []):
         if entry["deleting"]:
             return
         try:
             outcome = reconcile_tenant(
-                memo.kube, memo.settings, tenant, entry["spec"], entry["generation"], entry["conditions"]
+                memo.kube,
+                memo.settings,
+                tenant,
+                entry["uid"],
+                entry["spec"],
+                entry["generation"],
+                entry["conditions"],
             )
-            client.CustomObjectsApi(memo.kube.api_client).patch_cluster_custom_object_status(
-                GROUP, VERSION, NAMESPACE.plural, tenant, {"status": outcome.status}
-            )
-            _post(entry["ref"], outcome)
+            memo.kube.patch_status(API_VERSION, NAMESPACE.kind, tenant, None, outcome.status)
+            ref = {
+                "apiVersion": API_VERSION,
+                "kind": NAMESPACE.kind,
+                "metadata": {"name": tenant, "uid": entry["uid"]},
+            }
+            _post(ref, outcome)
         except ApiException as error:
             # the tenant or its namespace is going away meanwhile: the next event or resync settles it
-            logger.warning(f"reconcile of Namespace {tenant} after a child event failed: {error.reason}")
+            logger.warning(f"reconcile of Namespace {tenant} after an event failed: {error.reason}")
 
 
 def _child_event(
@@ -98,18 +122,24 @@ def _child_event(
     body: kopf.Body,
     labels: kopf.Labels,
     memo: Runtime,
-    tenants: kopf.Index[str, dict[str, Any]],
+    tenants: Tenants,
     logger: Any,
     **_: Any,
 ) -> None:
-    # drift repair: a child deleted or changed by hand is put back at once, not at the next resync;
-    # the operator's own writes are not drift (reacting to them would loop)
+    """Drift repair: a child deleted or changed by hand is put back at once, not at the next resync."""
     meta = body["metadata"]
-    own_write = memo.kube.applied_by_us(
-        body["apiVersion"], body["kind"], meta.get("namespace"), meta["name"], meta.get("resourceVersion")
-    )
-    if type == "DELETED" or (type == "MODIFIED" and not own_write):
-        reconcile_by_name(labels[LABEL_NAMESPACE], memo, tenants, logger)
+    tenant = labels[LABEL_NAMESPACE]
+    if type == "MODIFIED":
+        # the operator's own writes and changes to fields it does not own (status, tokens) are no drift
+        if memo.kube.applied_by_us(
+            body["apiVersion"], body["kind"], meta.get("namespace"), meta["name"], meta.get("resourceVersion")
+        ):
+            return
+        desired = [e["desired"].get((body["kind"], meta["name"])) for e in tenants.get(tenant, [])]
+        if desired and desired[0] is not None and manifests.in_shape(body, desired[0]):
+            return
+    if type in ("DELETED", "MODIFIED"):
+        reconcile_by_name(tenant, memo, tenants, logger)
 
 
 _CHILDREN = [
@@ -133,47 +163,24 @@ for _group, _version, _plural in _CHILDREN:
 def _is_push_secret_source(namespace: str | None, name: str, labels: kopf.Labels, **kwargs: Any) -> bool:
     if LABEL_NAMESPACE in labels:
         return False  # Kiln's own copies
-    tenants: kopf.Index[str, dict[str, Any]] = kwargs["tenants"]
-    default_ns = kwargs["memo"].settings.operator_namespace
-    return any(
-        _push_secret_ref(entry["spec"], default_ns) == (namespace, name)
-        for entries in tenants.values()
-        for entry in entries
-    )
-
-
-def _push_secret_ref(spec: dict[str, Any], default_ns: str) -> tuple[str, str] | None:
-    ref = (spec.get("registry") or {}).get("pushSecretRef")
-    return (ref.get("namespace") or default_ns, ref["name"]) if ref else None
+    tenants: Tenants = kwargs["tenants"]
+    return any(entry["pushSecret"] == (namespace, name) for entries in tenants.values() for entry in entries)
 
 
 # `when` keeps the other Secrets of the cluster out of the handler (and out of the logs)
 @kopf.on.event("", "v1", "secrets", when=_is_push_secret_source)
 def push_secret_changed(
-    type: str | None,
-    namespace: str,
-    name: str,
-    labels: kopf.Labels,
-    memo: Runtime,
-    tenants: kopf.Index[str, dict[str, Any]],
-    logger: Any,
-    **_: Any,
+    namespace: str, name: str, memo: Runtime, tenants: Tenants, logger: Any, **_: Any
 ) -> None:
     """Keep the tenants' copies in sync when a source push Secret changes (or appears, or goes)."""
-    default_ns = memo.settings.operator_namespace
     for tenant, entries in tenants.items():
-        if any(_push_secret_ref(entry["spec"], default_ns) == (namespace, name) for entry in entries):
+        if any(entry["pushSecret"] == (namespace, name) for entry in entries):
             reconcile_by_name(tenant, memo, tenants, logger)
 
 
 @kopf.on.event(GROUP, VERSION, REPOSITORY.plural)
 def repository_count(
-    type: str | None,
-    namespace: str,
-    memo: Runtime,
-    tenants: kopf.Index[str, dict[str, Any]],
-    logger: Any,
-    **_: Any,
+    type: str | None, namespace: str, memo: Runtime, tenants: Tenants, logger: Any, **_: Any
 ) -> None:
     """status.repositories follows Repositories being added and removed."""
     if type not in ("ADDED", "DELETED"):

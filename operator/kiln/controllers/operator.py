@@ -113,8 +113,11 @@ def _configure(runtime: Runtime, tls_dir: Path, admission: bool) -> Any:
 
 @kopf.on.login()
 def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-    """In-cluster service account first, else $KUBECONFIG (read at login, not at import time)."""
-    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+    """$KUBECONFIG when given (`--kubeconfig` sets it; read here, not at import time), else the
+    in-cluster service account: the same order as the operator's own client (kiln.kube)."""
+    if os.environ.get("KUBECONFIG"):
+        return kopf.login_with_kubeconfig(**kwargs)
+    return kopf.login_with_service_account(**kwargs)
 
 
 def run(kubeconfig: str | None, liveness: str | None, admission: bool = True, verbose: bool = False) -> None:
@@ -123,9 +126,9 @@ def run(kubeconfig: str | None, liveness: str | None, admission: bool = True, ve
         os.environ["KUBECONFIG"] = kubeconfig
     # importing the handler modules registers them with kopf
     from kiln.controllers import admission as admission_handlers
-    from kiln.controllers import namespace
+    from kiln.controllers import buildrule, namespace
 
-    _ = (admission_handlers, namespace)
+    _ = (admission_handlers, buildrule, namespace)
     settings = Settings.from_env()
     runtime = make_runtime(settings, Kube(load_api_client(kubeconfig)))
     with tempfile.TemporaryDirectory(prefix="kiln-tls-") as tls_dir:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from kiln.api.constants import LABEL_NAMESPACE, tenant_namespace
+from kiln.api.constants import API_VERSION, LABEL_NAMESPACE, NAMESPACE, tenant_namespace
 from kiln.api.namespace import NamespaceSpec
 from kiln.settings import Settings
 
@@ -43,6 +44,24 @@ def kubernetes_namespace_name(name: str, spec: NamespaceSpec) -> str:
 
 def tenant_labels(name: str) -> dict[str, str]:
     return {LABEL_NAMESPACE: name, **MANAGED_BY}
+
+
+def owner_reference(name: str, uid: str) -> Manifest:
+    """Children point at their Kiln Namespace, so the garbage collector removes them with it even if
+    its finalizer was removed by hand."""
+    return {"apiVersion": API_VERSION, "kind": NAMESPACE.kind, "name": name, "uid": uid, "controller": True}
+
+
+def owned(manifest: Manifest, owner: Manifest) -> Manifest:
+    return {**manifest, "metadata": {**manifest["metadata"], "ownerReferences": [owner]}}
+
+
+def in_shape(actual: Any, desired: Any) -> bool:
+    """Whether every field of `desired` is in `actual` with the same value (lists compared whole):
+    fields others own (status, tokens, defaults the API server adds) do not count as drift."""
+    if isinstance(desired, Mapping):
+        return isinstance(actual, Mapping) and all(in_shape(actual.get(k), v) for k, v in desired.items())
+    return bool(actual == desired)
 
 
 def owned_by(namespace_labels: dict[str, str] | None, name: str) -> bool:

@@ -16,9 +16,10 @@ from pydantic import ValidationError
 
 from kiln.api.constants import API_VERSION, LABEL_NAMESPACE, REPOSITORY, ConditionType
 from kiln.api.namespace import NamespaceSpec
-from kiln.api.validation import field_path
+from kiln.api.validation import field_path, format_problems
 from kiln.conditions import Condition, set_condition
 from kiln.kube import Kube
+from kiln.rules.types import Problem
 from kiln.settings import Settings
 from kiln.tenancy import manifests
 
@@ -61,22 +62,39 @@ def _outcome(
     return outcome
 
 
+def parse_spec(spec: Mapping[str, Any]) -> NamespaceSpec | str:
+    """The parsed spec, or a message naming every invalid field."""
+    try:
+        return NamespaceSpec.model_validate(spec)
+    except ValidationError as error:
+        return format_problems([Problem(f"spec.{field_path(e['loc'])}", e["msg"]) for e in error.errors()])
+
+
 def reconcile_tenant(
     kube: Kube,
     settings: Settings,
     name: str,
+    uid: str,
     spec: Mapping[str, Any],
     generation: int | None = None,
     conditions: Sequence[Condition] | None = None,
 ) -> Outcome:
+    parsed = parse_spec(spec)
+    if isinstance(parsed, str):
+        return _outcome(conditions, generation, False, "InvalidSpec", parsed)
     try:
-        parsed = NamespaceSpec.model_validate(spec)
-    except ValidationError as error:
-        message = "; ".join(f"spec.{field_path(e['loc'])}: {e['msg']}" for e in error.errors())
-        return _outcome(conditions, generation, False, "InvalidSpec", message)
+        children = manifests.tenant_objects(name, parsed, settings)
+    except ValueError as error:  # e.g. a quantity the builders cannot scale: report, do not retry forever
+        return _outcome(conditions, generation, False, "InvalidSpec", str(error))
 
     ns = manifests.kubernetes_namespace_name(name, parsed)
+    owner = manifests.owner_reference(name, uid)
+    namespace = manifests.owned(manifests.namespace(name, parsed), owner)
     existing = kube.get("v1", "Namespace", ns)
+    if existing is None:
+        # create, not apply: if someone else creates the namespace meanwhile, this fails instead of
+        # taking it over
+        existing = kube.create(namespace) or kube.get("v1", "Namespace", ns)
     if existing is not None and not manifests.owned_by(existing["metadata"].get("labels"), name):
         return _outcome(
             conditions,
@@ -92,11 +110,11 @@ def reconcile_tenant(
             conditions, generation, False, "Terminating", f"Kubernetes namespace {ns!r} is being deleted"
         )
 
-    kube.apply(manifests.namespace(name, parsed))
-    for child in manifests.tenant_objects(name, parsed, settings):
-        kube.apply(child)
+    kube.apply(namespace)
+    for child in children:
+        kube.apply(manifests.owned(child, owner))
 
-    secret_problem = _sync_push_secret(kube, settings, name, ns, parsed)
+    secret_problem = _sync_push_secret(kube, settings, name, ns, parsed, owner)
     repositories = len(kube.list(API_VERSION, REPOSITORY.kind, namespace=ns))
     if secret_problem:
         return _outcome(
@@ -127,7 +145,9 @@ def push_secret_source(spec: NamespaceSpec, settings: Settings) -> tuple[str, st
     return (ref.namespace or settings.operator_namespace, ref.name)
 
 
-def _sync_push_secret(kube: Kube, settings: Settings, name: str, ns: str, spec: NamespaceSpec) -> str | None:
+def _sync_push_secret(
+    kube: Kube, settings: Settings, name: str, ns: str, spec: NamespaceSpec, owner: dict[str, Any]
+) -> str | None:
     """Copy the push Secret into the tenant namespace; return a problem description if it cannot."""
     source_ref = push_secret_source(spec, settings)
     if source_ref is None:
@@ -140,15 +160,14 @@ def _sync_push_secret(kube: Kube, settings: Settings, name: str, ns: str, spec: 
         return f"cannot read push Secret {source_ns}/{source_name}: {error.reason}"
     if source is None:
         return f"spec.registry.pushSecretRef: Secret {source_ns}/{source_name} not found"
-    kube.apply(manifests.push_secret(name, ns, source))
+    kube.apply(manifests.owned(manifests.push_secret(name, ns, source), owner))
     return None
 
 
 def delete_tenant(kube: Kube, name: str, spec: Mapping[str, Any]) -> str:
     """Delete the tenant's Kubernetes namespace if (and only if) Kiln created it for this tenant."""
-    try:
-        parsed = NamespaceSpec.model_validate(spec)
-    except ValidationError:
+    parsed = parse_spec(spec)
+    if isinstance(parsed, str):
         return "spec invalid: nothing was created, nothing to delete"
     ns = manifests.kubernetes_namespace_name(name, parsed)
     existing = kube.get("v1", "Namespace", ns)

@@ -57,3 +57,9 @@ def test_condition_transition_time_moves_only_on_status_change() -> None:
     assert same[0]["message"] == "still taken"
     assert flipped[0]["lastTransitionTime"] == "2026-01-03T00:00:00Z"
     assert [c["type"] for c in flipped] == ["Ready"]
+
+
+@pytest.mark.parametrize("value", ["two", "-1", "0", "+2"])
+def test_default_build_resources_must_be_positive_quantities(value: str) -> None:
+    with pytest.raises(SettingsError, match="KILN_DEFAULT_BUILD_CPU"):
+        Settings.from_env({"KILN_DEFAULT_BUILD_CPU": value})

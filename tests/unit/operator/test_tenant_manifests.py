@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kiln.api.namespace import NamespaceSpec
+from kiln.api.validation import validate
 from kiln.settings import Settings
 from kiln.tenancy import manifests
 
@@ -77,3 +78,36 @@ def test_push_secret_copy_keeps_type_and_data_only() -> None:
         "labels": {"kiln.dev/namespace": "acme", "app.kubernetes.io/managed-by": "kiln"},
     }
     assert (copy["type"], copy["data"]) == ("kubernetes.io/dockerconfigjson", {".dockerconfigjson": "e30="})
+
+
+@pytest.mark.parametrize("cpu", ["-1", "+2", "0", "0.0", 0])
+def test_quota_quantities_must_be_positive(cpu: object) -> None:
+    problems = validate("Namespace", {
+        "apiVersion": "kiln.dev/v1alpha1", "kind": "Namespace", "metadata": {"name": "t"},
+        "spec": {"registry": {"server": "r.example.com"}, "quota": {"cpu": cpu}},
+    })  # fmt: skip
+    assert [p.field for p in problems] == ["spec.quota.cpu"]
+
+
+def test_children_carry_the_owner_reference() -> None:
+    owner = manifests.owner_reference("acme", "uid-1")
+    child = manifests.owned(manifests.service_account("acme", "kiln-acme"), owner)
+    assert child["metadata"]["ownerReferences"] == [
+        {
+            "apiVersion": "kiln.dev/v1alpha1",
+            "kind": "Namespace",
+            "name": "acme",
+            "uid": "uid-1",
+            "controller": True,
+        }
+    ]
+    assert "ownerReferences" not in manifests.service_account("acme", "kiln-acme")["metadata"]
+
+
+def test_drift_is_a_difference_in_fields_kiln_sets() -> None:
+    desired = manifests.limit_range("t", "ns", manifests.Quota(2, "1", "1Gi"))
+    actual = {**desired, "metadata": {**desired["metadata"], "uid": "x", "resourceVersion": "9"}}
+    assert manifests.in_shape(actual, desired)
+    edited = {**actual, "spec": {"limits": [{"type": "Container", "max": {"cpu": "8", "memory": "1Gi"}}]}}
+    assert not manifests.in_shape(edited, desired)
+    assert not manifests.in_shape({"metadata": desired["metadata"]}, desired)

@@ -1,0 +1,36 @@
+"""What the operator says about a BuildRule in its status: valid or not (and why), and whether it
+can be built by hand. Pure: a BuildRule object in, the status fields out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from kiln.api.buildrule import BuildRule, buildrule_to_rule
+from kiln.api.constants import BUILD_RULE, ConditionType
+from kiln.api.validation import format_problems, validate
+from kiln.conditions import Condition, set_condition
+from kiln.rules import manual_build
+
+
+def buildrule_status(body: Mapping[str, Any], conditions: Sequence[Condition] | None) -> dict[str, Any]:
+    """Status of a BuildRule: `Valid` condition, `manualBuild` and its reason, observedGeneration."""
+    generation = (body.get("metadata") or {}).get("generation")
+    problems = validate(BUILD_RULE.kind, {k: v for k, v in body.items() if k != "status"})
+    if problems:
+        return {
+            "conditions": set_condition(
+                conditions, ConditionType.VALID, "False", "InvalidRule", format_problems(problems), generation
+            ),
+            "manualBuild": None,
+            "manualBuildReason": None,
+            "observedGeneration": generation,
+        }
+    rule_obj = BuildRule.model_validate({k: v for k, v in body.items() if k != "status"})
+    decision = manual_build(buildrule_to_rule(str(rule_obj.metadata.get("name", "")), rule_obj.spec))
+    return {
+        "conditions": set_condition(conditions, ConditionType.VALID, "True", "Valid", "", generation),
+        "manualBuild": decision.status,
+        "manualBuildReason": decision.reason,
+        "observedGeneration": generation,
+    }

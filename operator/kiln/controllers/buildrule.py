@@ -1,0 +1,25 @@
+"""BuildRule controller: keeps `Valid`, `manualBuild` and `manualBuildReason` in status.
+
+Admission refuses invalid rules, but rules can predate the operator (or its webhook may have been
+off): those get `Valid=False` and a Warning Event naming the fields, never a crashed handler.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from kiln.api.constants import BUILD_RULE, GROUP, VERSION
+from kiln.buildrules import buildrule_status
+
+
+@kopf.on.resume(GROUP, VERSION, BUILD_RULE.plural)
+@kopf.on.create(GROUP, VERSION, BUILD_RULE.plural)
+@kopf.on.update(GROUP, VERSION, BUILD_RULE.plural, field="spec")
+def buildrule_reconcile(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, **_: Any) -> None:
+    new = buildrule_status(body, list(status.get("conditions") or []))
+    patch.status.update(new)
+    valid = next(c for c in new["conditions"] if c["type"] == "Valid")
+    if valid["status"] == "False":
+        kopf.warn(body, reason=valid["reason"], message=valid["message"])
