@@ -9,7 +9,7 @@
 #   hack/control-plane.sh status       print what runs
 #   hack/control-plane.sh kubeconfig   print the kubeconfig path
 #
-# A second `start` while the control plane runs and answers /readyz changes nothing.
+# A second `start` while the control plane runs changes nothing; a piece that died is restarted alone.
 # Env: KILN_WORK (state, default /tmp/kiln), KILN_CACHE (default ~/.cache/kiln), KILN_API_PORT (6443).
 set -euo pipefail
 HACK=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -128,47 +128,52 @@ readyz() {
 start() {
   for b in $BINARIES kubectl; do [ -x "$KUBE_BIN/$b" ] || die "$KUBE_BIN/$b missing: run '$0 build' first"; done
   command -v etcd >/dev/null || die "etcd missing: run 'make setup' (apt-get install etcd-server)"
-  if running kube-apiserver && running etcd && readyz >/dev/null; then
-    log "control plane already running"
-    echo "$KUBECONFIG_PATH"; return 0
-  fi
-  # a half-started earlier run (one piece died) is stopped before starting afresh
-  stop_all
   mkdir -p "$CP"
   certs
-  launch etcd etcd --name kiln --data-dir "$CP/etcd-data" \
-    --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
-    --listen-peer-urls http://127.0.0.1:12380 --initial-advertise-peer-urls http://127.0.0.1:12380 \
-    --initial-cluster kiln=http://127.0.0.1:12380 --listen-metrics-urls http://127.0.0.1:12381
+  # Start only what is not running: a second `start` leaves a running control plane alone, and a
+  # piece that died is restarted without touching the others (or etcd's data).
+  if ! running etcd; then
+    launch etcd etcd --name kiln --data-dir "$CP/etcd-data" \
+      --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+      --listen-peer-urls http://127.0.0.1:12380 --initial-advertise-peer-urls http://127.0.0.1:12380 \
+      --initial-cluster kiln=http://127.0.0.1:12380 --listen-metrics-urls http://127.0.0.1:12381
+  fi
   wait_for "etcd" etcd curl -sf "http://127.0.0.1:$ETCD_PORT/health"
-  # --kubelet-*: the apiserver reaches the node's kubelet (logs, exec) with the admin client cert
-  launch kube-apiserver "$KUBE_BIN/kube-apiserver" \
-    --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
-    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$PORT" --insecure-port=0 \
-    --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" --client-ca-file="$PKI/ca.crt" \
-    --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
-    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
-    --api-audiences=https://kubernetes.default.svc.cluster.local \
-    --service-cluster-ip-range=10.96.0.0/16 --authorization-mode=Node,RBAC --allow-privileged=true \
-    --endpoint-reconciler-type=none --profiling=false \
-    --kubelet-client-certificate="$PKI/admin.crt" --kubelet-client-key="$PKI/admin.key" \
-    --kubelet-certificate-authority="$PKI/ca.crt" --kubelet-preferred-address-types=InternalIP,Hostname
+  if ! running kube-apiserver; then
+    # --kubelet-*: the apiserver reaches the node's kubelet (logs, exec) with the admin client cert
+    launch kube-apiserver "$KUBE_BIN/kube-apiserver" \
+      --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
+      --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$PORT" --insecure-port=0 \
+      --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" --client-ca-file="$PKI/ca.crt" \
+      --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
+      --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+      --api-audiences=https://kubernetes.default.svc.cluster.local \
+      --service-cluster-ip-range=10.96.0.0/16 --authorization-mode=Node,RBAC --allow-privileged=true \
+      --endpoint-reconciler-type=none --profiling=false \
+      --kubelet-client-certificate="$PKI/admin.crt" --kubelet-client-key="$PKI/admin.key" \
+      --kubelet-certificate-authority="$PKI/ca.crt" --kubelet-preferred-address-types=InternalIP,Hostname
+  fi
   wait_for "kube-apiserver /readyz" kube-apiserver readyz
-  launch kube-controller-manager "$KUBE_BIN/kube-controller-manager" --kubeconfig="$KUBECONFIG_PATH" \
-    --authentication-kubeconfig="$KUBECONFIG_PATH" --authorization-kubeconfig="$KUBECONFIG_PATH" \
-    --bind-address=127.0.0.1 --port=0 --secure-port=10257 --leader-elect=false \
-    --service-account-private-key-file="$PKI/sa.key" --root-ca-file="$PKI/ca.crt" \
-    --use-service-account-credentials=true \
-    --cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key"
-  launch kube-scheduler "$KUBE_BIN/kube-scheduler" --kubeconfig="$KUBECONFIG_PATH" \
-    --authentication-kubeconfig="$KUBECONFIG_PATH" --authorization-kubeconfig="$KUBECONFIG_PATH" \
-    --bind-address=127.0.0.1 --port=0 --secure-port=10259 --leader-elect=false
+  if ! running kube-controller-manager; then
+    launch kube-controller-manager "$KUBE_BIN/kube-controller-manager" --kubeconfig="$KUBECONFIG_PATH" \
+      --authentication-kubeconfig="$KUBECONFIG_PATH" --authorization-kubeconfig="$KUBECONFIG_PATH" \
+      --bind-address=127.0.0.1 --port=0 --secure-port=10257 --leader-elect=false \
+      --service-account-private-key-file="$PKI/sa.key" --root-ca-file="$PKI/ca.crt" \
+      --use-service-account-credentials=true \
+      --cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key"
+  fi
+  if ! running kube-scheduler; then
+    launch kube-scheduler "$KUBE_BIN/kube-scheduler" --kubeconfig="$KUBECONFIG_PATH" \
+      --authentication-kubeconfig="$KUBECONFIG_PATH" --authorization-kubeconfig="$KUBECONFIG_PATH" \
+      --bind-address=127.0.0.1 --port=0 --secure-port=10259 --leader-elect=false
+  fi
   log "control plane ready on https://127.0.0.1:$PORT (kubectl: $KUBE_BIN/kubectl)"
   echo "$KUBECONFIG_PATH"
 }
 
 stop_all() {
   halt kube-scheduler kube-controller-manager kube-apiserver etcd
+  # each `start` after a `stop` is a fresh, empty cluster
   rm -rf "$CP/etcd-data"
 }
 

@@ -200,35 +200,82 @@ node_ready() {
   [ "$(kctl get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]
 }
 
+# remember NAME: note that PATH did not exist before the node started, so stop may remove it
+remember() { [ -e "$2" ] || touch "$RUN/created-$1"; }
+forget() { if [ -f "$RUN/created-$1" ]; then rm -rf "$2"; rm -f "$RUN/created-$1"; fi; }
+
 start() {
   [ -d /sys/fs/cgroup/memory ] || log "warning: not cgroup v1; this node setup is tested on cgroup v1 only"
   "$HACK/control-plane.sh" start >/dev/null
   "$HACK/registry.sh" start
-  if running kubelet && running containerd && node_ready; then log "node $NODE_NAME already Ready"; return 0; fi
-  stop_node
   mkdir -p "$NODE" "$IMAGES"
-  # what the kubelet and the CNI bridge change on the host, saved once so stop can put it back
-  [ -f "$RUN/sysctl.saved" ] || for s in $SYSCTLS; do echo "$s=$(sysctl -n "$s")"; done >"$RUN/sysctl.saved"
-  [ -f "$RUN/iptables.saved" ] || iptables-save >"$RUN/iptables.saved"
-  [ -e /var/lib/kubelet ] || touch "$RUN/created-var-lib-kubelet"
-  [ -e /var/lib/cni ] || touch "$RUN/created-var-lib-cni"
+  # What the kubelet and the CNI bridge change on the host, noted before the first start so stop
+  # can put back exactly that (and leave alone what was there before, e.g. another kubelet's).
+  if ! running containerd && ! running kubelet; then
+    [ -f "$RUN/sysctl.saved" ] || for s in $SYSCTLS; do echo "$s=$(sysctl -n "$s")"; done >"$RUN/sysctl.saved"
+    [ -f "$RUN/iptables.saved" ] || iptables-save >"$RUN/iptables.saved"
+    remember var-lib-kubelet /var/lib/kubelet
+    remember var-lib-cni /var/lib/cni
+    remember var-log-pods /var/log/pods
+    remember var-log-containers /var/log/containers
+    remember kubepods-cgroups /sys/fs/cgroup/memory/kubepods
+  fi
   # the CNI bridge plugin adopts an existing bridge that already carries its gateway address
   ip link show "$BRIDGE" >/dev/null 2>&1 || ip link add "$BRIDGE" type bridge
   ip addr show dev "$BRIDGE" | grep -q " $NODE_IP/" || ip addr add "$NODE_IP/${POD_CIDR#*/}" dev "$BRIDGE"
   ip link set "$BRIDGE" up
   certs; configs; images
-  launch containerd containerd --config "$CTRD/config.toml"
+  # Start only what is not running: a second `start` leaves a running node (and its pods) alone.
+  if ! running containerd; then
+    halt kubelet # a kubelet without its runtime would only fail; it is started again below
+    launch containerd containerd --config "$CTRD/config.toml"
+  fi
   wait_for "containerd" containerd ctr version
   import_image "$IMAGES/pause-1.tar" "$PAUSE"
   import_image "$IMAGES/busybox-1.tar" "$BUSYBOX"
   import_image "$IMAGES/builder-$BUILDER_VERSION.tar" "$BUILDER"
-  # AWS_EC2_METADATA_DISABLED: the in-tree ECR credential provider otherwise probes 169.254.169.254
-  launch kubelet env AWS_EC2_METADATA_DISABLED=true "$KUBE_BIN/kubelet" --config="$NODE/kubelet-config.yaml" \
-    --kubeconfig="$NODE/kubelet.kubeconfig" --container-runtime=remote --container-runtime-endpoint="unix://$SOCK" \
-    --runtime-request-timeout=10m --containerd="$SOCK" --root-dir="$KL" --cert-dir="$KL/pki" \
-    --hostname-override="$NODE_NAME" --node-ip="$NODE_IP" --pod-infra-container-image="$PAUSE" --v=1
+  if ! running kubelet; then
+    # AWS_EC2_METADATA_DISABLED: the in-tree ECR credential provider otherwise probes 169.254.169.254
+    launch kubelet env AWS_EC2_METADATA_DISABLED=true "$KUBE_BIN/kubelet" --config="$NODE/kubelet-config.yaml" \
+      --kubeconfig="$NODE/kubelet.kubeconfig" --container-runtime=remote --container-runtime-endpoint="unix://$SOCK" \
+      --runtime-request-timeout=10m --containerd="$SOCK" --root-dir="$KL" --cert-dir="$KL/pki" \
+      --hostname-override="$NODE_NAME" --node-ip="$NODE_IP" --pod-infra-container-image="$PAUSE" --v=1
+  fi
   wait_for "node $NODE_NAME Ready" kubelet node_ready
   log "node $NODE_NAME Ready (images: $PAUSE $BUSYBOX $BUILDER)"
+}
+
+# Remove the iptables rules and chains the kubelet and the CNI plugins added since the snapshot
+# (theirs name KUBE-/CNI- chains, the bridge or the pod range); rules others added meanwhile stay.
+iptables_undo() {
+  python3 - "$RUN/iptables.saved" "$BRIDGE" "${POD_CIDR%/*}" <<'PY'
+import re, shlex, subprocess, sys
+
+ours = re.compile("KUBE-|CNI-|" + re.escape(sys.argv[2]) + "|" + re.escape(sys.argv[3].rsplit(".", 1)[0] + "."))
+
+def parse(text):
+    rules, chains, table = set(), set(), None
+    for line in text.splitlines():
+        if line.startswith("*"):
+            table = line[1:]
+        elif line.startswith(":"):
+            chains.add((table, line[1:].split()[0]))
+        elif line.startswith("-A "):
+            rules.add((table, line))
+    return rules, chains
+
+now_rules, now_chains = parse(subprocess.run(["iptables-save"], capture_output=True, text=True, check=True).stdout)
+with open(sys.argv[1]) as f:
+    old_rules, old_chains = parse(f.read())
+for table, rule in sorted(now_rules - old_rules):
+    if ours.search(rule):
+        subprocess.run(["iptables", "-t", table, "-D", *shlex.split(rule)[1:]], check=False)
+for table, chain in sorted(now_chains - old_chains):
+    if not chain.startswith(("KUBE-", "CNI-")):
+        continue
+    subprocess.run(["iptables", "-t", table, "-F", chain], check=False)
+    subprocess.run(["iptables", "-t", table, "-X", chain], check=False)
+PY
 }
 
 stop_node() {
@@ -249,22 +296,20 @@ stop_node() {
   # overlay rootfs, sandbox shm, netns and volume mounts under the work dir, deepest first
   awk -v d="$NODE/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
   if ip link show "$BRIDGE" >/dev/null 2>&1; then ip link del "$BRIDGE"; fi
-  local c
-  for c in /sys/fs/cgroup/*/kubepods; do
-    if [ -d "$c" ]; then find "$c" -depth -type d -exec rmdir {} \; 2>/dev/null || true; fi
-  done
-  rm -rf /var/log/pods /var/log/containers
-  if [ -f "$RUN/created-var-lib-kubelet" ]; then rm -rf /var/lib/kubelet; rm -f "$RUN/created-var-lib-kubelet"; fi
-  if [ -f "$RUN/created-var-lib-cni" ]; then rm -rf /var/lib/cni; rm -f "$RUN/created-var-lib-cni"; fi
-  if [ -f "$RUN/sysctl.saved" ]; then sysctl -q -p "$RUN/sysctl.saved" >/dev/null && rm -f "$RUN/sysctl.saved"; fi
-  if [ -f "$RUN/iptables.saved" ]; then
-    # compare without counters and comments; restore only if the kubelet or CNI left something behind
-    if ! diff -q <(iptables-save | grep -v '^#' | sed 's/\[[0-9:]*\]//') \
-                 <(grep -v '^#' "$RUN/iptables.saved" | sed 's/\[[0-9:]*\]//') >/dev/null; then
-      iptables-restore <"$RUN/iptables.saved"
-    fi
-    rm -f "$RUN/iptables.saved"
+  # cgroups, directories and host settings the kubelet created: only if they were not there before
+  if [ -f "$RUN/created-kubepods-cgroups" ]; then
+    local c
+    for c in /sys/fs/cgroup/*/kubepods; do
+      if [ -d "$c" ]; then find "$c" -depth -type d -exec rmdir {} \; 2>/dev/null || true; fi
+    done
+    rm -f "$RUN/created-kubepods-cgroups"
   fi
+  forget var-log-pods /var/log/pods
+  forget var-log-containers /var/log/containers
+  forget var-lib-kubelet /var/lib/kubelet
+  forget var-lib-cni /var/lib/cni
+  if [ -f "$RUN/sysctl.saved" ]; then sysctl -q -p "$RUN/sysctl.saved" >/dev/null && rm -f "$RUN/sysctl.saved"; fi
+  if [ -f "$RUN/iptables.saved" ]; then iptables_undo && rm -f "$RUN/iptables.saved"; fi
   # the node object would otherwise stay NotReady in the apiserver until the next start
   if [ -f "$KUBECONFIG_PATH" ] && "$HACK/control-plane.sh" status | grep -q 'kube-apiserver running'; then
     kctl delete node "$NODE_NAME" --ignore-not-found --wait=false >/dev/null 2>&1 || true
