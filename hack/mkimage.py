@@ -53,7 +53,8 @@ def build(rootfs: Path, name: str, out: Path, config: dict[str, object]) -> None
         layout = Path(tmp)
         blobs = Blobs(layout)
         layer_tar = layout / "layer.tar"
-        # GNU tar keeps device nodes, hard links and xattrs; a fixed mtime and order keep the digest stable
+        # GNU tar keeps device nodes, hard links and xattrs; sorted names make the layer depend only on
+        # the files (and their times), not on directory order
         subprocess.run(
             ["tar", "--numeric-owner", "--xattrs", "--sort=name", "-C", str(rootfs), "-cf", str(layer_tar), "."],
             check=True,
