@@ -19,6 +19,7 @@ import yaml
 from kubernetes import client
 
 from kiln.api.constants import GROUP, KINDS, KINDS_BY_NAME, NAMESPACE, VERSION, Scope
+from tests.conftest import Cluster
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "docs" / "examples"
@@ -33,16 +34,8 @@ def example(name: str) -> Body:
     return body
 
 
-@pytest.fixture(scope="module")
-def crds(cluster: Any) -> None:
-    """The four CRDs applied from crds/ and Established (left installed: other suites need them)."""
-    cluster.kubectl("apply", "-f", str(REPO / "crds"))
-    names = [f"crd/{info.crd_name}" for info in KINDS]
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", *names)
-
-
 @pytest.fixture
-def kiln_namespace_name(cluster: Any, crds: None) -> Iterator[str]:
+def kiln_namespace_name(cluster: Any, crds: Cluster) -> Iterator[str]:
     """A unique name for a cluster-scoped Kiln Namespace, deleted after the test."""
     name = f"kiln-test-{uuid.uuid4().hex[:8]}"
     yield name
@@ -53,7 +46,7 @@ Apply = Callable[[Body], subprocess.CompletedProcess[str]]
 
 
 @pytest.fixture
-def apply(cluster: Any, crds: None, namespace: str, kiln_namespace_name: str) -> Apply:
+def apply(cluster: Any, crds: Cluster, namespace: str, kiln_namespace_name: str) -> Apply:
     """kubectl apply one object into the test namespace (a Kiln Namespace gets the unique name)."""
 
     def run(body: Body) -> subprocess.CompletedProcess[str]:
@@ -71,7 +64,7 @@ def apply(cluster: Any, crds: None, namespace: str, kiln_namespace_name: str) ->
 EXAMPLE_FILES = sorted(p.name for p in EXAMPLES.glob("*.yaml"))
 
 
-def test_crds_are_established_with_names_and_category(cluster: Any, crds: None) -> None:
+def test_crds_are_established_with_names_and_category(cluster: Any, crds: Cluster) -> None:
     for info in KINDS:
         crd = json.loads(cluster.kubectl("get", f"crd/{info.crd_name}", "-o", "json").stdout)
         assert crd["status"]["acceptedNames"]["shortNames"] == list(info.short_names)
@@ -157,7 +150,7 @@ def test_get_kiln_lists_every_kind(
     assert expected <= set(out), out
 
 
-def test_explain_shows_field_descriptions(cluster: Any, crds: None) -> None:
+def test_explain_shows_field_descriptions(cluster: Any, crds: Cluster) -> None:
     out = cluster.kubectl("explain", "buildrule.spec.tags").stdout
     assert "The image tags to push, 1 to 3." in out
     assert "commitIdLength" in out
