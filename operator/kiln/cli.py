@@ -172,15 +172,20 @@ def _webhook_builds(rule_manifests: list[dict[str, Any]], events: Any) -> dict[s
     from kiln.webhooks.cache import Kind, ResourceCache
     from kiln.webhooks.receiver import plan_event
 
+    # The cache plans per Kubernetes namespace, and a rule saved with `kubectl get buildrule -o yaml`
+    # keeps its metadata.namespace: the given rules are one scope whatever namespace they carry
+    # (their names are unique, `_webhook_rules` checks), so each is planned where it is looked up.
+    scope = ""
+    scoped = [{**m, "metadata": {**(m.get("metadata") or {}), "namespace": scope}} for m in rule_manifests]
     cache = ResourceCache()
-    cache.replace(Kind.BUILD_RULE, rule_manifests)
+    cache.replace(Kind.BUILD_RULE, scoped)
     repositories = sorted({str(m["spec"]["repository"]) for m in rule_manifests})
     builds: list[dict[str, Any]] = []
     failures: list[Any] = []
     skipped: list[Any] = []
     for event in events:
         for repository in repositories:
-            planned = plan_event(cache, "", repository, event)
+            planned = plan_event(cache, scope, repository, event)
             builds.extend(
                 {"rule": b.rule.name, "repository": repository, "ref": event.ref, "tags": list(b.tags)}
                 for b in planned.builds

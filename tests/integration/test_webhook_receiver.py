@@ -1,9 +1,13 @@
 """The webhook receiver against the real API server: served on a loopback port, fed by real watches.
 
-One tenant for the module: a Kubernetes namespace labelled `kiln.dev/namespace=<tenant>`, the Kiln
-Namespace naming it in spec.kubernetesNamespace, Repository `app` (GitHub, the URL of
-github-push-branch.json), its webhook Secret and three BuildRules, two of which build that push's
-ref. Tests tell their BuildRuns apart by delivery id. The operator is not started.
+One tenant for the module: a Kiln Namespace the operator has made Ready (so its Kubernetes
+namespace exists, labelled `kiln.dev/namespace=<tenant>`), holding Repository `app` (GitHub, the
+URL of github-push-branch.json), its webhook Secret and three BuildRules, two of which build that
+push's ref. Tests tell their BuildRuns apart by delivery id.
+
+The session's operator runs throughout, with its admission webhook registered: every object here,
+the receiver's BuildRuns included, passes admission as in a real cluster, and the webhook stays
+registered for whatever tests run next.
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ from kiln.api.constants import BUILD_RUN, GROUP, LABEL_BUILD_RULE, LABEL_NAMESPA
 from kiln.kube import load_api_client
 from kiln.webhooks import SharedSecret, sign
 from kiln.webhooks.app import CACHE, KubeCreator, ServerThread, create_app, make_app
-from tests.conftest import REPO, Cluster
+from tests.conftest import REPO, Cluster, OperatorProcess
+from tests.integration.conftest import Tenants, eventually, tenant_spec
 from tests.unit.webhooks.test_receiver import (
     CHANGES_RULE,
     EXPECTED_TAGS,
@@ -40,10 +45,8 @@ from tests.unit.webhooks.test_receiver import (
     PATTERN_RULE,
     SECRET,
     build_rule,
-    kubernetes_namespace,
     repository,
     secret,
-    tenant,
 )
 
 PAYLOAD = Path(__file__).resolve().parents[2].parent / "shared" / "webhooks" / "github-push-branch.json"
@@ -85,17 +88,18 @@ def body() -> bytes:
 
 
 @pytest.fixture(scope="module")
-def env(crds: Cluster) -> Iterator[Tenant]:
-    # Without an operator listening, its admission webhook would refuse every Kiln object.
-    crds.kubectl("delete", "validatingwebhookconfiguration", "validate.kiln.dev", "--ignore-not-found")
-    suffix = uuid.uuid4().hex[:8]
-    t = Tenant(f"wh-{suffix}", f"kiln-wh-{suffix}", crds)
-    crds.kubectl("apply", "-f", "-", input=json.dumps(kubernetes_namespace(t.namespace, t.name)))
-    crds.kubectl("apply", "-f", "-", input=json.dumps(tenant(t.name, kubernetes_namespace=t.namespace)))
-    t.apply(secret(), repository(), CHANGES_RULE, PATTERN_RULE, MAIN_RULE)
-    yield t
-    crds.kubectl("delete", "kilnnamespace", t.name, "--ignore-not-found", "--wait=false")
-    crds.kubectl("delete", "namespace", t.namespace, "--ignore-not-found", "--wait=false")
+def env(operator: OperatorProcess) -> Iterator[Tenant]:
+    # Module-scoped, so not the function-scoped `tenants` fixture: its helper, cleaned up here.
+    tenants = Tenants(operator.cluster)
+    try:
+        name = tenants.create(tenant_spec())
+        ready = eventually(lambda: tenants.ready(name), what=f"Namespace {name} reconciled")
+        assert ready["status"] == "True", ready
+        t = Tenant(name, tenants.get(name)["status"]["kubernetesNamespace"], operator.cluster)
+        t.apply(secret(), repository(), CHANGES_RULE, PATTERN_RULE, MAIN_RULE)
+        yield t
+    finally:
+        tenants.cleanup()  # the operator deletes the Kubernetes namespace, and all in it, with it
 
 
 def wait_until(condition: Callable[[], bool], seconds: float, what: str) -> None:

@@ -16,6 +16,7 @@ import json
 import logging
 import threading
 import time
+import traceback
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -42,6 +43,7 @@ from kiln.webhooks.receiver import (
     Reply,
     conclude,
     decide,
+    internal_error,
     method_not_allowed,
     too_large,
 )
@@ -70,7 +72,14 @@ def _api_message(error: ApiException) -> str:
         message = json.loads(error.body or "{}").get("message")
     except (ValueError, AttributeError):
         message = None
-    return f"{error.status} {error.reason}" + (f": {message}" if message else "")
+    status = f"{error.status} " if error.status is not None else ""
+    return f"{status}{error.reason}" + (f": {message}" if message else "")
+
+
+def _retriable(status: int | None) -> bool:
+    """Whether a failed create is worth a redelivery. No status (None, or 0) means no HTTP answer
+    at all: the client raises ApiException without one for connection-level failures."""
+    return not status or status == 429 or status >= 500
 
 
 class KubeCreator:
@@ -88,8 +97,7 @@ class KubeCreator:
         except ApiException as error:
             if error.status == 409:
                 return CreateResult(CreateStatus.EXISTS)
-            retriable = error.status in (0, 429) or error.status >= 500
-            status = CreateStatus.UNAVAILABLE if retriable else CreateStatus.REJECTED
+            status = CreateStatus.UNAVAILABLE if _retriable(error.status) else CreateStatus.REJECTED
             return CreateResult(status, _api_message(error)[:500])
         except (urllib3.exceptions.HTTPError, OSError) as error:
             return CreateResult(CreateStatus.UNAVAILABLE, f"{type(error).__name__}: {str(error)[:300]}")
@@ -160,7 +168,17 @@ class Receiver:
 
     async def hook(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
-        reply = await self._answer(request)
+        failure: dict[str, str] = {}
+        try:
+            reply = await self._answer(request)
+        except Exception as error:
+            # A bug or an unforeseen failure still gets a JSON answer, a metric and a log line.
+            # The log names the type and the stack, not the message: it may quote the request.
+            reply = internal_error(error)
+            failure = {
+                "error": type(error).__name__,
+                "traceback": "".join(traceback.format_tb(error.__traceback__)),
+            }
         elapsed = time.perf_counter() - started
         provider = _provider_label(request.match_info["provider"])
         created = _created(reply.body)
@@ -182,12 +200,15 @@ class Receiver:
             "created": created,
             "failures": reply.body.get("failures"),
             "durationMs": round(elapsed * 1000, 2),
+            **failure,
         }
-        log.log(
-            logging.WARNING if reply.status >= 500 or fields["failures"] else logging.INFO,
-            "webhook delivery",
-            extra={"kiln": fields},
-        )
+        if failure:
+            level = logging.ERROR
+        elif reply.status >= 500 or fields["failures"]:
+            level = logging.WARNING
+        else:
+            level = logging.INFO
+        log.log(level, "webhook delivery", extra={"kiln": fields})
         headers = {"Allow": "POST"} if reply.status == 405 else None
         return web.json_response(reply.body, status=reply.status, headers=headers)
 

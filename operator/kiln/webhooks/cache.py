@@ -2,11 +2,13 @@
 
 `ResourceCache` holds what a delivery needs, so answering one costs no API call: Kiln Namespaces
 (tenant -> Kubernetes namespace), the Kubernetes namespaces labelled for a tenant, Repositories,
-BuildRules (one `RuleIndex` per Kubernetes namespace, keyed by Repository name) and Secrets. It is
-fed with raw API objects (dicts, camelCase) and does no I/O itself, so tests feed it directly.
+BuildRules (grouped by Kubernetes namespace and Repository) and Secrets. It is fed with raw API
+objects (dicts, camelCase) and does no I/O itself, so tests feed it directly.
 
-Every method takes the one lock: watch threads write while request threads read, and the rule
-index is not safe to iterate while it changes.
+Every method takes the one lock, as watch threads write while request threads read, but holds it
+only to read or change the stores: planning a push copies out an immutable `RulesSnapshot` of the
+Repository's rules and matches it after releasing the lock, because a backtracking pattern may take
+up to the per-pattern limit and must not hold up other deliveries or the watches meanwhile.
 """
 
 from __future__ import annotations
@@ -16,17 +18,36 @@ import binascii
 import enum
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from pydantic import ValidationError
 
-from kiln.api.buildrule import BuildRuleSpec, buildrule_to_rule
-from kiln.api.constants import LABEL_NAMESPACE, GiteeMode, tenant_namespace
-from kiln.api.repository import RepositorySpec
-from kiln.api.validation import field_path
-from kiln.rules import DEFAULT_MATCH_TIMEOUT, BuildPlan, Push, Rule, RuleIndex
+from kiln.api import BuildRule, KilnObject, Repository
+from kiln.api.buildrule import buildrule_to_rule
+from kiln.api.constants import API_VERSION, LABEL_NAMESPACE, GiteeMode, tenant_namespace
+
+# No public equivalents: how admission words a pydantic error, and a body's spec as a mapping.
+from kiln.api.validation import _problem, _spec, format_problems
+from kiln.rules import (
+    DEFAULT_MATCH_TIMEOUT,
+    BuildPlan,
+    IndexMatch,
+    InvalidRule,
+    MatchTimeout,
+    PlannedBuild,
+    Push,
+    RefMatch,
+    RefType,
+    Rule,
+    RuleError,
+    RuleFailure,
+    render_tags,
+    split_ref,
+)
+from kiln.rules.matching import CompiledPattern, compile_rule_pattern, fullmatch_short_name
 from kiln.webhooks.paths import NO_FILTER, PathFilter
 
 log = logging.getLogger(__name__)
@@ -34,9 +55,15 @@ log = logging.getLogger(__name__)
 Object = Mapping[str, Any]
 Key = tuple[str, str]  # (Kubernetes namespace, name); namespace "" for cluster-scoped kinds
 
-# The Secret the operator generates when a Repository sets no spec.source.webhook.secretRef.
-GENERATED_SECRET_SUFFIX = "-webhook"
+# The Secret a Repository without spec.source.webhook.secretRef is verified with:
+# `<metadata.name>-webhook`, key `token`. Its user creates it (docs/webhooks.md): no controller
+# generates it yet, so a missing one refuses deliveries with 401 naming it.
+DEFAULT_SECRET_SUFFIX = "-webhook"
 DEFAULT_SECRET_KEY = "token"
+# Total pattern-matching time of one push, over all the Repository's pattern rules: each pattern
+# may take up to the per-pattern limit, and a tenant with many backtracking rules must not keep a
+# worker busy for seconds. Rules not tried within it are reported as failures.
+DEFAULT_PLAN_BUDGET = 0.25
 
 
 class Kind(enum.StrEnum):
@@ -66,8 +93,15 @@ class RepositoryEntry:
 
 @dataclass(frozen=True, slots=True)
 class RuleEntry:
+    """A BuildRule as the receiver plans with it.
+
+    `pattern`: None for a rule selecting one ref by name; else the compiled pattern, compiled once
+    here rather than per push, or why it cannot be used (reported on every push it could select).
+    """
+
     rule: Rule
     filter: PathFilter
+    pattern: CompiledPattern | InvalidRule | None
 
 
 def _key(obj: Object) -> Key:
@@ -75,13 +109,21 @@ def _key(obj: Object) -> Key:
     return str(meta.get("namespace") or ""), str(meta.get("name") or "")
 
 
-def _spec(obj: Object) -> Mapping[str, Any]:
-    spec = obj.get("spec")
-    return spec if isinstance(spec, Mapping) else {}
+KilnObjectT = TypeVar("KilnObjectT", bound=KilnObject)
 
 
-def _validation_message(error: ValidationError) -> str:
-    return "; ".join(f"spec.{field_path(e['loc'])}: {e['msg']}" for e in error.errors()[:3])
+def _checked(model: type[KilnObjectT], obj: Object) -> KilnObjectT | str:
+    """The object through its API model, or its problems worded as admission words them.
+
+    Only the spec is checked: metadata is the API server's and status the operator's, and neither
+    should cost a Repository its deliveries. The rules engine's own checks of a BuildRule (what
+    `kiln.api.validation.validate` adds) are left out on purpose: a rule they would refuse stays in,
+    and every push it could select reports why it failed.
+    """
+    try:
+        return model.model_validate({"apiVersion": API_VERSION, "kind": model.INFO.kind, "spec": _spec(obj)})
+    except ValidationError as error:
+        return format_problems([_problem(e) for e in error.errors()])
 
 
 def _deleting(obj: Object) -> bool:
@@ -110,11 +152,9 @@ def parse_repository(obj: Object) -> RepositoryEntry | None:
     if _deleting(obj):
         return None
     namespace, name = _key(obj)
-    raw = _spec(obj)
-    try:
-        spec = RepositorySpec.model_validate(raw)
-    except ValidationError as error:
-        source = raw.get("source")
+    checked = _checked(Repository, obj)
+    if isinstance(checked, str):
+        source = _spec(obj).get("source")
         source = source if isinstance(source, Mapping) else {}
         return RepositoryEntry(
             namespace,
@@ -125,8 +165,9 @@ def parse_repository(obj: Object) -> RepositoryEntry | None:
             secret_name="",
             secret_key="",
             gitee_mode=GiteeMode.SIGNATURE,
-            problem=_validation_message(error),
+            problem=checked,
         )
+    spec = checked.spec
     ref = spec.source.webhook.secret_ref
     return RepositoryEntry(
         namespace,
@@ -134,23 +175,32 @@ def parse_repository(obj: Object) -> RepositoryEntry | None:
         spec.source.provider.value,
         spec.source.url,
         spec.build.auto_build,
-        ref.name if ref else f"{name}{GENERATED_SECRET_SUFFIX}",
+        ref.name if ref else f"{name}{DEFAULT_SECRET_SUFFIX}",
         ref.key if ref else DEFAULT_SECRET_KEY,
         spec.source.webhook.gitee_mode,
     )
 
 
+def _compiled(rule: Rule) -> CompiledPattern | InvalidRule | None:
+    source = rule.source
+    if source.name is not None and source.pattern is None:
+        return None
+    try:
+        return compile_rule_pattern(rule)
+    except InvalidRule as error:
+        return error
+
+
 def parse_build_rule(obj: Object) -> RuleEntry | None:
     """The rule, or None for a spec that does not validate (it can match nothing)."""
     namespace, name = _key(obj)
-    try:
-        spec = BuildRuleSpec.model_validate(_spec(obj))
-    except ValidationError as error:
-        log.warning(
-            "BuildRule %s/%s ignored, its spec is invalid: %s", namespace, name, _validation_message(error)
-        )
+    checked = _checked(BuildRule, obj)
+    if isinstance(checked, str):
+        log.warning("BuildRule %s/%s ignored, its spec is invalid: %s", namespace, name, checked)
         return None
-    return RuleEntry(buildrule_to_rule(name, spec), PathFilter.of(spec.paths, spec.ignore_paths))
+    spec = checked.spec
+    rule = buildrule_to_rule(name, spec)
+    return RuleEntry(rule, PathFilter.of(spec.paths, spec.ignore_paths), _compiled(rule))
 
 
 def parse_secret(obj: Object) -> dict[str, str]:
@@ -197,34 +247,136 @@ class _Store(Generic[T]):
         """Hook for stores keeping a secondary index."""
 
 
-class _RuleStore(_Store[RuleEntry]):
-    """BuildRules, plus one RuleIndex per Kubernetes namespace (rules are keyed by Repository in it)."""
+class PlanBudgetExceeded(RuleError):
+    """The push used up its matching budget on other rules' patterns before this rule's finished."""
 
-    def __init__(self, match_timeout: float) -> None:
+    def __init__(self, rule_name: str, budget: float) -> None:
+        super().__init__(
+            rule_name,
+            f"not matched: this push's {budget * 1000:g} ms pattern-matching budget ran out on the "
+            "Repository's other pattern rules; simplify or remove slow patterns",
+        )
+        self.budget = budget
+
+
+@dataclass(frozen=True, slots=True)
+class RulesSnapshot:
+    """One Repository's rules as of one moment, grouped for matching.
+
+    Never changed once built, so any number of threads match against it without the cache's lock.
+    Matching is `RuleIndex`'s (exact names by lookup, then patterns, matches sorted by rule name)
+    plus a per-push budget, which `RuleIndex` cannot stop part-way for.
+    """
+
+    # (type, short name) -> the rules selecting exactly that ref
+    exact: Mapping[tuple[RefType, str], tuple[Rule, ...]]
+    # type -> its pattern rules, by rule name (so which ones a spent budget leaves out does not
+    # depend on the order the watch delivered them in), each with its pattern or why it has none
+    patterns: Mapping[RefType, tuple[tuple[Rule, CompiledPattern | InvalidRule], ...]]
+
+    @classmethod
+    def of(cls, entries: Iterable[RuleEntry]) -> RulesSnapshot:
+        exact: dict[tuple[RefType, str], list[Rule]] = {}
+        patterns: dict[RefType, list[tuple[Rule, CompiledPattern | InvalidRule]]] = {}
+        for entry in sorted(entries, key=lambda e: e.rule.name):
+            source = entry.rule.source
+            if entry.pattern is None:
+                assert source.name is not None  # `_compiled` gives None only to rules with a name
+                exact.setdefault((source.type, source.name), []).append(entry.rule)
+            else:
+                patterns.setdefault(source.type, []).append((entry.rule, entry.pattern))
+        return cls({k: tuple(v) for k, v in exact.items()}, {k: tuple(v) for k, v in patterns.items()})
+
+    def match(self, push: Push, *, timeout: float, budget: float) -> IndexMatch:
+        """The rules selecting the pushed ref; failing and untried rules are reported, not raised."""
+        split = split_ref(push.ref)
+        if split is None:
+            return IndexMatch()
+        ref_type, short_name = split
+        matches = [(rule, RefMatch(short_name)) for rule in self.exact.get(split, ())]
+        failures: list[RuleFailure] = []
+        deadline = time.monotonic() + budget
+        for rule, pattern in self.patterns.get(ref_type, ()):
+            if isinstance(pattern, InvalidRule):
+                failures.append(RuleFailure(rule, pattern))
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                failures.append(RuleFailure(rule, PlanBudgetExceeded(rule.name, budget)))
+                continue
+            cut_short = remaining < timeout
+            try:
+                found = fullmatch_short_name(rule, pattern, short_name, remaining if cut_short else timeout)
+            except MatchTimeout as error:
+                # A match cut short by the budget says nothing about its pattern: do not blame it.
+                blame: RuleError = PlanBudgetExceeded(rule.name, budget) if cut_short else error
+                failures.append(RuleFailure(rule, blame))
+                continue
+            if found is not None:
+                matches.append((rule, found))
+        matches.sort(key=lambda pair: pair[0].name)
+        return IndexMatch(tuple(matches), tuple(failures))
+
+    def plan(self, push: Push, *, timeout: float, budget: float) -> BuildPlan:
+        """`match`, then each matched rule's tags; a rule whose tags fail becomes a failure."""
+        matched = self.match(push, timeout=timeout, budget=budget)
+        builds: list[PlannedBuild] = []
+        failures = list(matched.failures)
+        for rule, found in matched.matches:
+            try:
+                builds.append(PlannedBuild(rule, found, tuple(render_tags(rule, found, push))))
+            except RuleError as error:
+                failures.append(RuleFailure(rule, error))
+        return BuildPlan(tuple(builds), tuple(failures))
+
+
+@dataclass(slots=True)
+class _RepositoryRules:
+    """One Repository's rules in one Kubernetes namespace, by rule name."""
+
+    entries: dict[str, RuleEntry] = field(default_factory=dict)
+    # Bumped on every change, so a snapshot built outside the lock from older entries is not kept.
+    version: int = 0
+    snapshot: RulesSnapshot | None = None  # built on the first push after a change
+
+    def changed(self) -> None:
+        self.version += 1
+        self.snapshot = None
+
+
+class _RuleStore(_Store[RuleEntry]):
+    """BuildRules, also grouped by (Kubernetes namespace, Repository): a push is planned against its
+    Repository's rules only."""
+
+    def __init__(self) -> None:
         super().__init__(parse_build_rule)
-        self._timeout = match_timeout
-        self.indexes: dict[str, RuleIndex] = {}
+        self.repositories: dict[Key, _RepositoryRules] = {}
 
     def _added(self, key: Key, value: RuleEntry) -> None:
-        index = self.indexes.get(key[0])
-        if index is None:
-            index = self.indexes[key[0]] = RuleIndex(timeout=self._timeout)
-        index.add(value.rule)
+        rules = self.repositories.setdefault((key[0], value.rule.repository), _RepositoryRules())
+        rules.entries[value.rule.name] = value
+        rules.changed()
 
     def _removed(self, key: Key, value: RuleEntry) -> None:
         # The stored rule, not the new one: an update may have moved the rule to another Repository.
-        index = self.indexes[key[0]]
-        index.remove(value.rule.repository, value.rule.name)
-        if not len(index):
-            del self.indexes[key[0]]
+        scope = (key[0], value.rule.repository)
+        rules = self.repositories[scope]
+        del rules.entries[value.rule.name]
+        rules.changed()
+        if not rules.entries:
+            del self.repositories[scope]
 
 
 class ResourceCache:
     """Thread-safe, watch-fed state; `ready` once every kind was listed at least once."""
 
-    def __init__(self, *, match_timeout: float = DEFAULT_MATCH_TIMEOUT) -> None:
+    def __init__(
+        self, *, match_timeout: float = DEFAULT_MATCH_TIMEOUT, plan_budget: float = DEFAULT_PLAN_BUDGET
+    ) -> None:
         self._lock = threading.Lock()
-        self._rules = _RuleStore(match_timeout)
+        self._match_timeout = match_timeout
+        self._plan_budget = plan_budget
+        self._rules = _RuleStore()
         self._tenants = _Store(parse_tenant)
         self._namespaces = _Store(parse_namespace)
         self._repositories = _Store(parse_repository)
@@ -294,10 +446,23 @@ class ResourceCache:
             return None
 
     def plan(self, namespace: str, repository: str, push: Push) -> BuildPlan:
-        """The rules engine's plan for a push to a Repository (matching is pure CPU: under the lock)."""
+        """The builds a push to a Repository starts, and its rules that failed on it.
+
+        The lock is held only to take the Repository's snapshot (and to keep one built here);
+        matching and rendering run outside it.
+        """
         with self._lock:
-            index = self._rules.indexes.get(namespace)
-            return index.plan(repository, push) if index is not None else BuildPlan()
+            rules = self._rules.repositories.get((namespace, repository))
+            if rules is None:
+                return BuildPlan()
+            snapshot, version = rules.snapshot, rules.version
+            entries = tuple(rules.entries.values()) if snapshot is None else ()
+        if snapshot is None:
+            snapshot = RulesSnapshot.of(entries)  # sorting and grouping: kept out of the lock too
+            with self._lock:
+                if rules.version == version:
+                    rules.snapshot = snapshot
+        return snapshot.plan(push, timeout=self._match_timeout, budget=self._plan_budget)
 
     def path_filter(self, namespace: str, rule: str) -> PathFilter:
         with self._lock:

@@ -70,6 +70,7 @@ class Outcome(enum.StrEnum):
     NOT_READY = "not_ready"
     UNAVAILABLE = "unavailable"
     FAILED = "failed"
+    ERROR = "error"  # an unexpected exception in the receiver itself
 
 
 _ERROR_OUTCOMES = {
@@ -115,6 +116,17 @@ def method_not_allowed(method: str) -> Reply:
 
 def too_large(limit: int) -> Reply:
     return Reply.of(413, Outcome.TOO_LARGE, f"body larger than {limit} bytes")
+
+
+def internal_error(error: BaseException) -> Reply:
+    """A failure of the receiver, not of the delivery. Only the exception's type is named: its
+    message may quote the request, and the reply goes back to the code host."""
+    return Reply.of(
+        500,
+        Outcome.ERROR,
+        f"the receiver failed unexpectedly ({type(error).__name__}); it is logged, and a redelivery "
+        "may succeed",
+    )
 
 
 @dataclass(frozen=True, slots=True)

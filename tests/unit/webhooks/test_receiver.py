@@ -129,9 +129,10 @@ MAIN_RULE = build_rule("main", branch="main")
 EXPECTED_TAGS = {"changes": ["latest", "changes-0d1a26e"], "pattern": ["v-ges-20150506"]}
 
 
-def fed_cache(*objects: Manifest, match_timeout: float | None = None) -> ResourceCache:
-    """A ready cache holding `objects` (their kind says where each goes)."""
-    cache = ResourceCache() if match_timeout is None else ResourceCache(match_timeout=match_timeout)
+def fed_cache(*objects: Manifest, **limits: float) -> ResourceCache:
+    """A ready cache holding `objects` (their kind says where each goes); `limits`: ResourceCache's
+    match_timeout / plan_budget."""
+    cache = ResourceCache(**limits)
     kinds: dict[str, Callable[[Manifest], Kind]] = {
         "Namespace": lambda o: Kind.TENANT if o["apiVersion"].startswith("kiln.dev") else Kind.NAMESPACE,
         "Repository": lambda o: Kind.REPOSITORY,

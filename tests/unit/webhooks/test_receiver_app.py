@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from unittest import mock
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from kiln.webhooks import MAX_BODY_BYTES
-from kiln.webhooks.app import KubeCreator, ServerThread, make_app
+from kiln.webhooks.app import JsonFormatter, KubeCreator, ServerThread, make_app
 from kiln.webhooks.cache import ResourceCache
 from kiln.webhooks.receiver import CreateResult, CreateStatus, PlannedRun
 from tests.unit.webhooks.test_receiver import EXPECTED_TAGS, signed, world
@@ -40,6 +43,12 @@ def creator() -> FakeCreator:
 async def http(creator: FakeCreator) -> AsyncIterator[TestClient[web.Request, web.Application]]:
     async with TestClient(TestServer(make_app(world(), creator))) as test_client:
         yield test_client
+
+
+def sample(text: str, line_start: str) -> float:
+    """The value of the metric sample whose line starts with `line_start` (0 when absent)."""
+    found = [line for line in text.splitlines() if line.startswith(line_start)]
+    return float(found[0].rsplit(" ", 1)[1]) if found else 0.0
 
 
 @pytest.fixture
@@ -108,10 +117,6 @@ async def test_readiness_follows_the_cache(creator: FakeCreator, push: bytes) ->
 async def test_metrics_count_requests_by_provider_and_outcome(
     http: TestClient[web.Request, web.Application], push: bytes
 ) -> None:
-    def sample(text: str, line_start: str) -> float:
-        found = [line for line in text.splitlines() if line.startswith(line_start)]
-        return float(found[0].rsplit(" ", 1)[1]) if found else 0.0
-
     created = 'kiln_webhook_buildruns_created_total{provider="github"}'
     unauthorized = 'kiln_webhook_requests_total{outcome="unauthorized",provider="github"}'
     before = await (await http.get("/metrics")).text()
@@ -157,3 +162,52 @@ def test_create_against_a_closed_port_is_unavailable() -> None:
         result = creator.create_one("ns", {"metadata": {"name": "x"}})
     assert result.status is CreateStatus.UNAVAILABLE
     assert "Connection refused" in result.detail or "Max retries" in result.detail
+
+
+SECRET_IN_MESSAGE = "leaked-s3cret-value"
+
+
+class BrokenCreator(FakeCreator):
+    async def create(self, namespace: str, runs: Sequence[PlannedRun]) -> dict[str, CreateResult]:
+        raise RuntimeError(SECRET_IN_MESSAGE)
+
+
+@pytest.mark.parametrize("where", ["decision", "create"])
+async def test_unexpected_exception_to_500_json_counted_and_logged(
+    push: bytes, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    cache = world()
+    if where == "decision":
+        monkeypatch.setattr(cache, "repository", mock.Mock(side_effect=KeyError(SECRET_IN_MESSAGE)))
+    app = make_app(cache, BrokenCreator() if where == "create" else FakeCreator())
+    errors = 'kiln_webhook_requests_total{outcome="error",provider="github"}'
+    caplog.set_level(logging.INFO, logger="kiln.webhooks")
+    async with TestClient(TestServer(app)) as http:
+        before = await (await http.get("/metrics")).text()
+        response = await http.post(HOOK, data=push, headers=signed("github", push))
+        assert response.status == 500
+        assert response.content_type == "application/json"
+        body = await response.json()
+        after = await (await http.get("/metrics")).text()
+    error = "RuntimeError" if where == "create" else "KeyError"
+    assert body["outcome"] == "error"
+    assert error in body["reason"] and SECRET_IN_MESSAGE not in body["reason"]
+    assert sample(after, errors) - sample(before, errors) == 1
+    (record,) = [r for r in caplog.records if r.name == "kiln.webhooks"]
+    assert record.levelno == logging.ERROR
+    logged = JsonFormatter().format(record)
+    assert f'"error": "{error}"' in logged and "Traceback" not in logged  # frames only
+    assert "_answer" in logged  # the stack, to find the bug by
+    assert SECRET_IN_MESSAGE not in logged
+
+
+def test_api_exception_without_status_is_unavailable() -> None:
+    # The kubernetes client raises ApiException(status=None) for failures without an HTTP answer.
+    failure = ApiException(reason="connection reset by peer")
+    assert failure.status is None
+    with (
+        ThreadPoolExecutor(1) as executor,
+        mock.patch.object(client.CustomObjectsApi, "create_namespaced_custom_object", side_effect=failure),
+    ):
+        result = KubeCreator(client.ApiClient(), executor).create_one("ns", {"metadata": {"name": "x"}})
+    assert (result.status, result.detail) == (CreateStatus.UNAVAILABLE, "connection reset by peer")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime
 
 import pytest
 
-from kiln.rules import Push
-from kiln.webhooks.cache import Kind, ResourceCache
+from kiln.rules import BuildPlan, MatchTimeout, Push
+from kiln.webhooks.cache import Kind, PlanBudgetExceeded, ResourceCache
 from kiln.webhooks.paths import PathFilter, glob_to_regex
 from tests.unit.webhooks.test_receiver import (
     NAMESPACE,
@@ -68,6 +70,70 @@ def test_relist_drops_what_was_deleted_while_disconnected() -> None:
     cache = fed_cache(build_rule("main", branch="main"), build_rule("also", branch="main"))
     cache.replace(Kind.BUILD_RULE, [build_rule("also", branch="main")])
     assert rules_for(cache) == ["also"]
+
+
+def test_invalid_repository_spec_is_kept_with_every_problem_named() -> None:
+    bad = repository()
+    bad["spec"]["source"]["url"] = 5
+    bad["spec"]["bogus"] = True
+    bad["status"] = {"notAStatusField": 1}  # the operator's part: not the receiver's to judge
+    entry = fed_cache(bad).repository(NAMESPACE, "app")
+    assert entry is not None
+    assert (
+        entry.problem
+        == "2 problems: spec.source.url: Input should be a valid string; spec.bogus: unknown field"
+    )
+    fine = repository()
+    fine["status"] = {"notAStatusField": 1}
+    fine_entry = fed_cache(fine).repository(NAMESPACE, "app")
+    assert fine_entry is not None and fine_entry.problem is None
+
+
+# Backtracks catastrophically on a short name of many a's and a final b.
+SLOW_PATTERN = "(a|aa)+"
+SLOW_PUSH = Push("refs/heads/" + "a" * 40 + "b", "a" * 40, datetime(2024, 5, 1, tzinfo=UTC))
+
+
+def test_a_slow_plan_does_not_hold_the_lock() -> None:
+    cache = fed_cache(build_rule("slow", pattern=SLOW_PATTERN), match_timeout=1.0, plan_budget=5.0)
+    planned: list[BuildPlan] = []
+    planner = threading.Thread(target=lambda: planned.append(cache.plan(NAMESPACE, "app", SLOW_PUSH)))
+    planner.start()
+    time.sleep(0.2)  # the planner is matching by now (for about a second)
+    started = time.monotonic()
+    cache.apply(Kind.BUILD_RULE, "ADDED", build_rule("main", branch="main"))
+    assert cache.rule(NAMESPACE, "main") is not None  # readers are not held up either
+    waited = time.monotonic() - started
+    still_matching = planner.is_alive()
+    planner.join()
+    assert waited < 0.3, f"the writer waited {waited:.2f} s for the plan"
+    assert still_matching, "the plan ended before the writer ran: the test proves nothing"
+    (failure,) = planned[0].failures
+    assert isinstance(failure.error, MatchTimeout)
+    # the plan used the rules as they were when it started; the next one sees the new rule
+    assert rules_for(cache) == ["main"]
+
+
+def test_one_push_stops_matching_when_its_budget_is_spent() -> None:
+    slow = [build_rule(f"slow-{i}", pattern=SLOW_PATTERN) for i in range(10)]
+    fast = build_rule("z-fast", pattern="a+b")
+    exact = build_rule("exact", branch=SLOW_PUSH.ref.removeprefix("refs/heads/"))
+    cache = fed_cache(*slow, fast, exact, match_timeout=0.05, plan_budget=0.12)
+    started = time.monotonic()
+    plan = cache.plan(NAMESPACE, "app", SLOW_PUSH)
+    elapsed = time.monotonic() - started
+    assert elapsed < 0.3, f"10 slow patterns took {elapsed:.2f} s: the budget did not stop them"
+    # exact names cost no matching: the budget never leaves them out
+    assert [b.rule.name for b in plan.builds] == ["exact"]
+    # every pattern rule is accounted for: timed out, or not (fully) tried within the budget
+    errors = {f.rule.name: f.error for f in plan.failures}
+    assert set(errors) == {f"slow-{i}" for i in range(10)} | {"z-fast"}
+    assert isinstance(errors["slow-0"], MatchTimeout)
+    assert isinstance(errors["z-fast"], PlanBudgetExceeded)
+    assert "budget ran out" in str(errors["z-fast"])
+    # a match cut short by the budget is not reported as the pattern's timeout
+    cut = [e for e in errors.values() if isinstance(e, MatchTimeout)]
+    assert all(e.timeout == 0.05 for e in cut) and 1 <= len(cut) <= 3
 
 
 def test_tenant_resolution_follows_the_namespace_label() -> None:

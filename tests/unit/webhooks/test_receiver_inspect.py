@@ -130,6 +130,30 @@ def test_json_output_for_the_branch_push(tmp_path: Path, capsys: pytest.CaptureF
     }
 
 
+def test_rules_saved_from_a_cluster_fire_whatever_namespace_they_carry(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `kubectl get buildrule -o yaml` keeps metadata.namespace (and adds server-set fields)
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    for rule, namespace in ((CHANGES_RULE, "kiln-acme"), (PATTERN_RULE, "kiln-other")):
+        saved = {
+            **rule,
+            "metadata": {**rule["metadata"], "namespace": namespace, "uid": "1", "generation": 1},
+        }
+        (rules / f"{rule['metadata']['name']}.yaml").write_text(yaml.safe_dump(saved))
+    body = payload("github-push-branch.json")
+    headers = headers_file(tmp_path, sign("github", body.read_bytes(), SharedSecret(SECRET)))
+    code, report = inspect_json(
+        capsys, "--provider", "github", "--headers", headers, "--body", str(body), "--rules", str(rules)
+    )
+    assert code == 0
+    assert {b["rule"]: b["tags"] for b in report["builds"]} == {
+        "changes": ["latest", "changes-0d1a26e"],
+        "pattern": ["v-ges-20150506"],
+    }
+
+
 def test_wrong_secret_is_reported_unverified(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     body = payload("github-push-branch.json")
     headers = headers_file(tmp_path, sign("github", body.read_bytes(), SharedSecret("other")))
