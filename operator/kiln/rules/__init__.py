@@ -1,7 +1,17 @@
-"""The build rules engine: pure functions from a rule and a push to image tags (no I/O, no clock)."""
+"""The build rules engine: pure functions from a rule and a push to image tags.
 
-from kiln.rules.errors import InvalidRule, MatchTimeout, RuleError, TagError
-from kiln.rules.index import BuildPlan, IndexMatch, PlannedBuild, RuleFailure, RuleIndex
+No I/O; the only clock read is the time limit on pattern matching (per pattern, and per push).
+"""
+
+from kiln.rules.errors import InvalidRule, MatchTimeout, PlanBudgetExceeded, RuleError, TagError
+from kiln.rules.index import (
+    BuildPlan,
+    IndexMatch,
+    PlannedBuild,
+    RepositoryRules,
+    RuleFailure,
+    RuleIndex,
+)
 from kiln.rules.manual import ManualBuild, manual_build
 from kiln.rules.matching import DEFAULT_MATCH_TIMEOUT, match_ref
 from kiln.rules.refs import MAX_TAG_LENGTH, image_tag_problem, sanitize, split_ref
@@ -24,12 +34,14 @@ __all__ = [
     "InvalidRule",
     "ManualBuild",
     "MatchTimeout",
+    "PlanBudgetExceeded",
     "PlannedBuild",
     "Problem",
     "Push",
     "RefMatch",
     "RefSelector",
     "RefType",
+    "RepositoryRules",
     "Rule",
     "RuleError",
     "RuleFailure",

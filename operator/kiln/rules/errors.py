@@ -40,3 +40,15 @@ class TagError(RuleError):
     def __init__(self, rule_name: str, index: int, message: str) -> None:
         super().__init__(rule_name, f"spec.tags[{index}]: {message}")
         self.index = index
+
+
+class PlanBudgetExceeded(RuleError):
+    """The push used up its matching budget on other rules' patterns before this rule's finished."""
+
+    def __init__(self, rule_name: str, budget: float) -> None:
+        super().__init__(
+            rule_name,
+            f"not matched: this push's {budget * 1000:g} ms pattern-matching budget ran out on the "
+            "Repository's other pattern rules; simplify or remove slow patterns",
+        )
+        self.budget = budget

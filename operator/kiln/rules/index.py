@@ -1,16 +1,21 @@
 """A per-repository index of rules, so a push is matched against its repository's rules only.
 
-Exact-name rules are found by a dict lookup on (type, short name); pattern rules of the pushed
-ref's type are tried in insertion order. The index is fed rule by rule (add/remove), so a
-watch-driven cache can keep it current without rebuilding it.
+`RuleIndex` is fed rule by rule (add/remove), so a watch-driven cache can keep it current without
+rebuilding it. Matching runs on a `RepositoryRules`: an immutable snapshot of one repository's
+rules, built on demand after a change and kept until the next change of that repository, which any
+number of threads may match against without a lock. Exact-name rules are found by a dict lookup on
+(type, short name); pattern rules of the pushed ref's type are tried in rule-name order, so which of
+them a spent per-push budget leaves untried does not depend on the order the rules were added in.
+Matches come back sorted by rule name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from kiln.rules.errors import InvalidRule, RuleError
+from kiln.rules.errors import InvalidRule, MatchTimeout, PlanBudgetExceeded, RuleError
 from kiln.rules.matching import (
     DEFAULT_MATCH_TIMEOUT,
     CompiledPattern,
@@ -57,38 +62,134 @@ class BuildPlan:
 
 @dataclass(frozen=True, slots=True)
 class _PatternEntry:
-    """A rule tried by pattern; a rule that cannot be matched keeps its error so each push reports it."""
+    """A rule tried by pattern, compiled once; a rule that cannot be matched keeps its error so
+    each push it could select reports it."""
 
     rule: Rule
-    compiled: CompiledPattern | None
-    error: InvalidRule | None
+    compiled: CompiledPattern | InvalidRule
 
 
 def _pattern_entry(rule: Rule) -> _PatternEntry:
     try:
-        return _PatternEntry(rule, compile_rule_pattern(rule), None)
+        return _PatternEntry(rule, compile_rule_pattern(rule))
     except InvalidRule as exc:
-        return _PatternEntry(rule, None, exc)
-
-
-@dataclass(slots=True)
-class _RepositoryRules:
-    by_name: dict[str, Rule] = field(default_factory=dict)
-    # (type, short name) -> rule name -> rule: several rules may select the same ref.
-    exact: dict[tuple[RefType, str], dict[str, Rule]] = field(default_factory=dict)
-    # type -> rule name -> entry; dicts keep insertion order and give O(1) removal.
-    patterns: dict[RefType, dict[str, _PatternEntry]] = field(default_factory=dict)
+        return _PatternEntry(rule, exc)
 
 
 def _is_exact(rule: Rule) -> bool:
     return rule.source.name is not None and rule.source.pattern is None
 
 
+@dataclass(frozen=True, slots=True)
+class RepositoryRules:
+    """One repository's rules as of one moment, grouped for matching.
+
+    Never changed once built, so any number of threads may match against it without a lock. Build
+    one with `of` or take the current one from `RuleIndex.snapshot`.
+    """
+
+    # (type, short name) -> the rules selecting exactly that ref, by rule name
+    exact: Mapping[tuple[RefType, str], tuple[Rule, ...]] = field(default_factory=dict)
+    # type -> its pattern rules, by rule name, each with its compiled pattern or why it has none
+    patterns: Mapping[RefType, tuple[_PatternEntry, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, rules: Iterable[Rule]) -> RepositoryRules:
+        """A snapshot of one repository's `rules`; of two rules with one name the later is kept."""
+        return _grouped({rule.name: rule for rule in rules}.values(), _pattern_entry)
+
+    def match(self, push: Push, *, timeout: float, budget: float | None = None) -> IndexMatch:
+        """The rules selecting the pushed ref; failing rules are reported, not raised.
+
+        `timeout` limits each pattern's match; `budget`, if given, all of this push's pattern
+        matching: pattern rules it leaves untried, or cuts short, fail with `PlanBudgetExceeded`
+        (a match the budget cut short says nothing about its pattern, so it is not blamed on it).
+        Exact names cost no matching and are never left out.
+        """
+        split = split_ref(push.ref)
+        if split is None:
+            return IndexMatch()
+        ref_type, short_name = split
+        matches = [(rule, RefMatch(short_name)) for rule in self.exact.get(split, ())]
+        failures: list[RuleFailure] = []
+        started = time.monotonic() if budget is not None else 0.0
+        for entry in self.patterns.get(ref_type, ()):
+            rule, compiled = entry.rule, entry.compiled
+            if isinstance(compiled, InvalidRule):
+                failures.append(RuleFailure(rule, compiled))
+                continue
+            limit, cut_short = timeout, False
+            if budget is not None:
+                remaining = started + budget - time.monotonic()
+                if remaining <= 0:
+                    failures.append(RuleFailure(rule, PlanBudgetExceeded(rule.name, budget)))
+                    continue
+                if remaining < timeout:
+                    limit, cut_short = remaining, True
+            try:
+                found = fullmatch_short_name(rule, compiled, short_name, limit)
+            except MatchTimeout as exc:
+                blame: RuleError = exc
+                if cut_short:
+                    assert budget is not None
+                    blame = PlanBudgetExceeded(rule.name, budget)
+                failures.append(RuleFailure(rule, blame))
+                continue
+            if found is not None:
+                matches.append((rule, found))
+        # Sorted so the outcome does not depend on the order the rules were added in.
+        matches.sort(key=lambda pair: pair[0].name)
+        return IndexMatch(tuple(matches), tuple(failures))
+
+    def plan(self, push: Push, *, timeout: float, budget: float | None = None) -> BuildPlan:
+        """`match`, then render each matched rule's tags; a rule whose tags fail becomes a failure."""
+        matched = self.match(push, timeout=timeout, budget=budget)
+        builds: list[PlannedBuild] = []
+        failures = list(matched.failures)
+        for rule, found in matched.matches:
+            try:
+                builds.append(PlannedBuild(rule, found, tuple(render_tags(rule, found, push))))
+            except RuleError as exc:
+                failures.append(RuleFailure(rule, exc))
+        return BuildPlan(tuple(builds), tuple(failures))
+
+
+_NO_RULES = RepositoryRules()
+
+
+def _grouped(rules: Iterable[Rule], entry: Callable[[Rule], _PatternEntry]) -> RepositoryRules:
+    exact: dict[tuple[RefType, str], list[Rule]] = {}
+    patterns: dict[RefType, list[_PatternEntry]] = {}
+    for rule in sorted(rules, key=lambda r: r.name):
+        if _is_exact(rule):
+            assert rule.source.name is not None
+            exact.setdefault((rule.source.type, rule.source.name), []).append(rule)
+        else:
+            patterns.setdefault(rule.source.type, []).append(entry(rule))
+    return RepositoryRules(
+        {key: tuple(v) for key, v in exact.items()}, {key: tuple(v) for key, v in patterns.items()}
+    )
+
+
+@dataclass(slots=True)
+class _Repository:
+    """One repository's rules as `RuleIndex` keeps them between changes."""
+
+    rules: dict[str, Rule] = field(default_factory=dict)
+    # The pattern rules' entries by rule name: patterns are compiled once, when a rule is added.
+    patterns: dict[str, _PatternEntry] = field(default_factory=dict)
+    snapshot: RepositoryRules | None = None  # built on the first `snapshot` after a change
+
+
 class RuleIndex:
-    """Rules keyed by (repository, rule name); `match`/`plan` answer for one push."""
+    """Rules keyed by (repository, rule name); `match`/`plan` answer for one push.
+
+    Not thread-safe: callers sharing one serialize `add`/`remove`/`snapshot` (e.g. under a lock)
+    and may then match the snapshot outside it.
+    """
 
     def __init__(self, rules: Iterable[Rule] = (), *, timeout: float = DEFAULT_MATCH_TIMEOUT) -> None:
-        self._repositories: dict[str, _RepositoryRules] = {}
+        self._repositories: dict[str, _Repository] = {}
         self._timeout = timeout
         self._size = 0
         for rule in rules:
@@ -99,77 +200,46 @@ class RuleIndex:
 
     def get(self, repository: str, name: str) -> Rule | None:
         repo = self._repositories.get(repository)
-        return None if repo is None else repo.by_name.get(name)
+        return None if repo is None else repo.rules.get(name)
 
     def add(self, rule: Rule) -> None:
         """Add a rule, replacing any rule of the same (repository, name)."""
         self.remove(rule.repository, rule.name)
-        repo = self._repositories.setdefault(rule.repository, _RepositoryRules())
-        repo.by_name[rule.name] = rule
-        if _is_exact(rule):
-            assert rule.source.name is not None
-            repo.exact.setdefault((rule.source.type, rule.source.name), {})[rule.name] = rule
-        else:
-            repo.patterns.setdefault(rule.source.type, {})[rule.name] = _pattern_entry(rule)
+        repo = self._repositories.setdefault(rule.repository, _Repository())
+        repo.rules[rule.name] = rule
+        if not _is_exact(rule):
+            repo.patterns[rule.name] = _pattern_entry(rule)
+        repo.snapshot = None
         self._size += 1
 
     def remove(self, repository: str, name: str) -> Rule | None:
         """Remove a rule; returns it, or None if it was not there."""
         repo = self._repositories.get(repository)
-        rule = None if repo is None else repo.by_name.pop(name, None)
+        rule = None if repo is None else repo.rules.pop(name, None)
         if repo is None or rule is None:
             return None
-        # Empty containers are dropped so a long-running cache does not grow with deleted rules.
-        if _is_exact(rule):
-            assert rule.source.name is not None
-            key = (rule.source.type, rule.source.name)
-            del repo.exact[key][name]
-            if not repo.exact[key]:
-                del repo.exact[key]
-        else:
-            del repo.patterns[rule.source.type][name]
-            if not repo.patterns[rule.source.type]:
-                del repo.patterns[rule.source.type]
-        if not repo.by_name:
+        repo.patterns.pop(name, None)
+        repo.snapshot = None
+        # Dropped once empty, so a long-running cache does not grow with deleted rules.
+        if not repo.rules:
             del self._repositories[repository]
         self._size -= 1
         return rule
 
-    def match(self, repository: str, push: Push) -> IndexMatch:
-        """The repository's rules that select the pushed ref; failing rules are reported, not raised."""
-        split = split_ref(push.ref)
+    def snapshot(self, repository: str) -> RepositoryRules:
+        """The repository's rules as they are now, immutable; built once per change of them."""
         repo = self._repositories.get(repository)
-        if split is None or repo is None:
-            return IndexMatch()
-        ref_type, short_name = split
-        matches = [
-            (rule, RefMatch(short_name)) for rule in repo.exact.get((ref_type, short_name), {}).values()
-        ]
-        failures: list[RuleFailure] = []
-        for entry in repo.patterns.get(ref_type, {}).values():
-            if entry.compiled is None:
-                assert entry.error is not None
-                failures.append(RuleFailure(entry.rule, entry.error))
-                continue
-            try:
-                found = fullmatch_short_name(entry.rule, entry.compiled, short_name, self._timeout)
-            except RuleError as exc:
-                failures.append(RuleFailure(entry.rule, exc))
-                continue
-            if found is not None:
-                matches.append((entry.rule, found))
-        # Sorted so the outcome does not depend on the order the watch delivered the rules in.
-        matches.sort(key=lambda pair: pair[0].name)
-        return IndexMatch(tuple(matches), tuple(failures))
+        if repo is None:
+            return _NO_RULES
+        if repo.snapshot is None:
+            patterns = repo.patterns
+            repo.snapshot = _grouped(repo.rules.values(), lambda rule: patterns[rule.name])
+        return repo.snapshot
 
-    def plan(self, repository: str, push: Push) -> BuildPlan:
-        """`match`, then render each matched rule's tags; a rule whose tags fail becomes a failure."""
-        matched = self.match(repository, push)
-        builds: list[PlannedBuild] = []
-        failures = list(matched.failures)
-        for rule, found in matched.matches:
-            try:
-                builds.append(PlannedBuild(rule, found, tuple(render_tags(rule, found, push))))
-            except RuleError as exc:
-                failures.append(RuleFailure(rule, exc))
-        return BuildPlan(tuple(builds), tuple(failures))
+    def match(self, repository: str, push: Push, *, budget: float | None = None) -> IndexMatch:
+        """The repository's rules that select the pushed ref (see `RepositoryRules.match`)."""
+        return self.snapshot(repository).match(push, timeout=self._timeout, budget=budget)
+
+    def plan(self, repository: str, push: Push, *, budget: float | None = None) -> BuildPlan:
+        """`match`, then render each matched rule's tags (see `RepositoryRules.plan`)."""
+        return self.snapshot(repository).plan(push, timeout=self._timeout, budget=budget)

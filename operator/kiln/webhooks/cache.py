@@ -6,9 +6,10 @@ BuildRules (grouped by Kubernetes namespace and Repository) and Secrets. It is f
 objects (dicts, camelCase) and does no I/O itself, so tests feed it directly.
 
 Every method takes the one lock, as watch threads write while request threads read, but holds it
-only to read or change the stores: planning a push copies out an immutable `RulesSnapshot` of the
-Repository's rules and matches it after releasing the lock, because a backtracking pattern may take
-up to the per-pattern limit and must not hold up other deliveries or the watches meanwhile.
+only to read or change the stores: planning a push takes the Repository's immutable
+`kiln.rules.RepositoryRules` snapshot from the rules engine's `RuleIndex` and matches it after
+releasing the lock, because a backtracking pattern may take up to the per-pattern limit and must not
+hold up other deliveries or the watches meanwhile.
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ import binascii
 import enum
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from pydantic import ValidationError
@@ -31,23 +31,7 @@ from kiln.api.constants import API_VERSION, LABEL_NAMESPACE, GiteeMode, tenant_n
 
 # No public equivalents: how admission words a pydantic error, and a body's spec as a mapping.
 from kiln.api.validation import _problem, _spec, format_problems
-from kiln.rules import (
-    DEFAULT_MATCH_TIMEOUT,
-    BuildPlan,
-    IndexMatch,
-    InvalidRule,
-    MatchTimeout,
-    PlannedBuild,
-    Push,
-    RefMatch,
-    RefType,
-    Rule,
-    RuleError,
-    RuleFailure,
-    render_tags,
-    split_ref,
-)
-from kiln.rules.matching import CompiledPattern, compile_rule_pattern, fullmatch_short_name
+from kiln.rules import DEFAULT_MATCH_TIMEOUT, BuildPlan, Push, RepositoryRules, Rule, RuleIndex
 from kiln.webhooks.paths import NO_FILTER, PathFilter
 
 log = logging.getLogger(__name__)
@@ -62,7 +46,7 @@ DEFAULT_SECRET_SUFFIX = "-webhook"
 DEFAULT_SECRET_KEY = "token"
 # Total pattern-matching time of one push, over all the Repository's pattern rules: each pattern
 # may take up to the per-pattern limit, and a tenant with many backtracking rules must not keep a
-# worker busy for seconds. Rules not tried within it are reported as failures.
+# worker busy for seconds. Rules not tried within it are reported as failures (PlanBudgetExceeded).
 DEFAULT_PLAN_BUDGET = 0.25
 
 
@@ -93,15 +77,10 @@ class RepositoryEntry:
 
 @dataclass(frozen=True, slots=True)
 class RuleEntry:
-    """A BuildRule as the receiver plans with it.
-
-    `pattern`: None for a rule selecting one ref by name; else the compiled pattern, compiled once
-    here rather than per push, or why it cannot be used (reported on every push it could select).
-    """
+    """A BuildRule as the receiver plans with it (its pattern is compiled by the `RuleIndex`)."""
 
     rule: Rule
     filter: PathFilter
-    pattern: CompiledPattern | InvalidRule | None
 
 
 def _key(obj: Object) -> Key:
@@ -181,16 +160,6 @@ def parse_repository(obj: Object) -> RepositoryEntry | None:
     )
 
 
-def _compiled(rule: Rule) -> CompiledPattern | InvalidRule | None:
-    source = rule.source
-    if source.name is not None and source.pattern is None:
-        return None
-    try:
-        return compile_rule_pattern(rule)
-    except InvalidRule as error:
-        return error
-
-
 def parse_build_rule(obj: Object) -> RuleEntry | None:
     """The rule, or None for a spec that does not validate (it can match nothing)."""
     namespace, name = _key(obj)
@@ -200,7 +169,7 @@ def parse_build_rule(obj: Object) -> RuleEntry | None:
         return None
     spec = checked.spec
     rule = buildrule_to_rule(name, spec)
-    return RuleEntry(rule, PathFilter.of(spec.paths, spec.ignore_paths), _compiled(rule))
+    return RuleEntry(rule, PathFilter.of(spec.paths, spec.ignore_paths))
 
 
 def parse_secret(obj: Object) -> dict[str, str]:
@@ -247,124 +216,32 @@ class _Store(Generic[T]):
         """Hook for stores keeping a secondary index."""
 
 
-class PlanBudgetExceeded(RuleError):
-    """The push used up its matching budget on other rules' patterns before this rule's finished."""
-
-    def __init__(self, rule_name: str, budget: float) -> None:
-        super().__init__(
-            rule_name,
-            f"not matched: this push's {budget * 1000:g} ms pattern-matching budget ran out on the "
-            "Repository's other pattern rules; simplify or remove slow patterns",
-        )
-        self.budget = budget
-
-
-@dataclass(frozen=True, slots=True)
-class RulesSnapshot:
-    """One Repository's rules as of one moment, grouped for matching.
-
-    Never changed once built, so any number of threads match against it without the cache's lock.
-    Matching is `RuleIndex`'s (exact names by lookup, then patterns, matches sorted by rule name)
-    plus a per-push budget, which `RuleIndex` cannot stop part-way for.
-    """
-
-    # (type, short name) -> the rules selecting exactly that ref
-    exact: Mapping[tuple[RefType, str], tuple[Rule, ...]]
-    # type -> its pattern rules, by rule name (so which ones a spent budget leaves out does not
-    # depend on the order the watch delivered them in), each with its pattern or why it has none
-    patterns: Mapping[RefType, tuple[tuple[Rule, CompiledPattern | InvalidRule], ...]]
-
-    @classmethod
-    def of(cls, entries: Iterable[RuleEntry]) -> RulesSnapshot:
-        exact: dict[tuple[RefType, str], list[Rule]] = {}
-        patterns: dict[RefType, list[tuple[Rule, CompiledPattern | InvalidRule]]] = {}
-        for entry in sorted(entries, key=lambda e: e.rule.name):
-            source = entry.rule.source
-            if entry.pattern is None:
-                assert source.name is not None  # `_compiled` gives None only to rules with a name
-                exact.setdefault((source.type, source.name), []).append(entry.rule)
-            else:
-                patterns.setdefault(source.type, []).append((entry.rule, entry.pattern))
-        return cls({k: tuple(v) for k, v in exact.items()}, {k: tuple(v) for k, v in patterns.items()})
-
-    def match(self, push: Push, *, timeout: float, budget: float) -> IndexMatch:
-        """The rules selecting the pushed ref; failing and untried rules are reported, not raised."""
-        split = split_ref(push.ref)
-        if split is None:
-            return IndexMatch()
-        ref_type, short_name = split
-        matches = [(rule, RefMatch(short_name)) for rule in self.exact.get(split, ())]
-        failures: list[RuleFailure] = []
-        deadline = time.monotonic() + budget
-        for rule, pattern in self.patterns.get(ref_type, ()):
-            if isinstance(pattern, InvalidRule):
-                failures.append(RuleFailure(rule, pattern))
-                continue
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                failures.append(RuleFailure(rule, PlanBudgetExceeded(rule.name, budget)))
-                continue
-            cut_short = remaining < timeout
-            try:
-                found = fullmatch_short_name(rule, pattern, short_name, remaining if cut_short else timeout)
-            except MatchTimeout as error:
-                # A match cut short by the budget says nothing about its pattern: do not blame it.
-                blame: RuleError = PlanBudgetExceeded(rule.name, budget) if cut_short else error
-                failures.append(RuleFailure(rule, blame))
-                continue
-            if found is not None:
-                matches.append((rule, found))
-        matches.sort(key=lambda pair: pair[0].name)
-        return IndexMatch(tuple(matches), tuple(failures))
-
-    def plan(self, push: Push, *, timeout: float, budget: float) -> BuildPlan:
-        """`match`, then each matched rule's tags; a rule whose tags fail becomes a failure."""
-        matched = self.match(push, timeout=timeout, budget=budget)
-        builds: list[PlannedBuild] = []
-        failures = list(matched.failures)
-        for rule, found in matched.matches:
-            try:
-                builds.append(PlannedBuild(rule, found, tuple(render_tags(rule, found, push))))
-            except RuleError as error:
-                failures.append(RuleFailure(rule, error))
-        return BuildPlan(tuple(builds), tuple(failures))
-
-
-@dataclass(slots=True)
-class _RepositoryRules:
-    """One Repository's rules in one Kubernetes namespace, by rule name."""
-
-    entries: dict[str, RuleEntry] = field(default_factory=dict)
-    # Bumped on every change, so a snapshot built outside the lock from older entries is not kept.
-    version: int = 0
-    snapshot: RulesSnapshot | None = None  # built on the first push after a change
-
-    def changed(self) -> None:
-        self.version += 1
-        self.snapshot = None
-
-
 class _RuleStore(_Store[RuleEntry]):
-    """BuildRules, also grouped by (Kubernetes namespace, Repository): a push is planned against its
-    Repository's rules only."""
+    """BuildRules, also indexed per Kubernetes namespace by the rules engine (by Repository and
+    rule name): a push is planned against its Repository's rules only."""
 
-    def __init__(self) -> None:
+    def __init__(self, match_timeout: float) -> None:
         super().__init__(parse_build_rule)
-        self.repositories: dict[Key, _RepositoryRules] = {}
+        self._match_timeout = match_timeout
+        self.indexes: dict[str, RuleIndex] = {}
+
+    def snapshot(self, namespace: str, repository: str) -> RepositoryRules:
+        """The Repository's rules as of now; built on the first push after a change, then reused."""
+        index = self.indexes.get(namespace)
+        return RepositoryRules() if index is None else index.snapshot(repository)
 
     def _added(self, key: Key, value: RuleEntry) -> None:
-        rules = self.repositories.setdefault((key[0], value.rule.repository), _RepositoryRules())
-        rules.entries[value.rule.name] = value
-        rules.changed()
+        index = self.indexes.get(key[0])
+        if index is None:
+            index = self.indexes[key[0]] = RuleIndex(timeout=self._match_timeout)
+        index.add(value.rule)
 
     def _removed(self, key: Key, value: RuleEntry) -> None:
         # The stored rule, not the new one: an update may have moved the rule to another Repository.
-        scope = (key[0], value.rule.repository)
-        rules = self.repositories[scope]
-        del rules.entries[value.rule.name]
-        rules.changed()
-        if not rules.entries:
-            del self.repositories[scope]
+        index = self.indexes[key[0]]
+        index.remove(value.rule.repository, value.rule.name)
+        if len(index) == 0:
+            del self.indexes[key[0]]
 
 
 class ResourceCache:
@@ -376,7 +253,7 @@ class ResourceCache:
         self._lock = threading.Lock()
         self._match_timeout = match_timeout
         self._plan_budget = plan_budget
-        self._rules = _RuleStore()
+        self._rules = _RuleStore(match_timeout)
         self._tenants = _Store(parse_tenant)
         self._namespaces = _Store(parse_namespace)
         self._repositories = _Store(parse_repository)
@@ -448,20 +325,11 @@ class ResourceCache:
     def plan(self, namespace: str, repository: str, push: Push) -> BuildPlan:
         """The builds a push to a Repository starts, and its rules that failed on it.
 
-        The lock is held only to take the Repository's snapshot (and to keep one built here);
-        matching and rendering run outside it.
+        The lock is held only to take the Repository's snapshot (building it on the first push after
+        a change); matching and rendering run outside it.
         """
         with self._lock:
-            rules = self._rules.repositories.get((namespace, repository))
-            if rules is None:
-                return BuildPlan()
-            snapshot, version = rules.snapshot, rules.version
-            entries = tuple(rules.entries.values()) if snapshot is None else ()
-        if snapshot is None:
-            snapshot = RulesSnapshot.of(entries)  # sorting and grouping: kept out of the lock too
-            with self._lock:
-                if rules.version == version:
-                    rules.snapshot = snapshot
+            snapshot = self._rules.snapshot(namespace, repository)
         return snapshot.plan(push, timeout=self._match_timeout, budget=self._plan_budget)
 
     def path_filter(self, namespace: str, rule: str) -> PathFilter:
