@@ -19,6 +19,11 @@ apt:
 	  echo "apt-get install" $$missing; \
 	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  if [ -d /run/systemd/system ]; then \
+	    for svc in docker-registry etcd containerd; do \
+	      systemctl disable --now $$svc >/dev/null 2>&1 && echo "disabled $$svc.service (hack/ runs its own on 127.0.0.1)"; \
+	    done; \
+	  fi; \
 	fi
 
 venv:

@@ -27,18 +27,32 @@ build() {
   local b missing=()
   for b in $BINARIES kubectl; do [ -x "$KUBE_BIN/$b" ] || missing+=("$b"); done
   if [ ${#missing[@]} -eq 0 ]; then log "control plane binaries cached in $KUBE_BIN"; return 0; fi
-  # deb-src stanza mirroring the deb one, for `apt-get source`
-  if ! grep -rqs '^Types:.*deb-src' /etc/apt/sources.list.d/ && ! grep -qs '^deb-src' /etc/apt/sources.list 2>/dev/null; then
+  # deb-src stanza mirroring the deb one, for `apt-get source` (unless the kubernetes source is
+  # already known to apt, whichever file provides it)
+  if ! apt-cache showsrc kubernetes 2>/dev/null | grep -q '^Package: kubernetes'; then
     [ "$(id -u)" = 0 ] || die "needs root to add a deb-src source"
     if [ -f /etc/apt/sources.list.d/debian.sources ]; then
-      sed 's/^Types: deb$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources >/etc/apt/sources.list.d/debian-src.sources
+      sed 's/^Types: deb$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources >/etc/apt/sources.list.d/kiln-debian-src.sources
     else
-      sed -n 's/^deb /deb-src /p' /etc/apt/sources.list >/etc/apt/sources.list.d/debian-src.list
+      sed -n 's/^deb /deb-src /p' /etc/apt/sources.list >/etc/apt/sources.list.d/kiln-debian-src.list
     fi
     DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    apt-cache showsrc kubernetes 2>/dev/null | grep -q '^Package: kubernetes' \
+      || die "apt knows no source package 'kubernetes' even with deb-src added"
+  fi
+  # the pinned version, or (after a security update replaced it) the archive's
+  if ! apt-cache showsrc kubernetes | grep -qx "Version: $KUBE_DEB_VERSION"; then
+    local available
+    available=$(apt-cache showsrc kubernetes | sed -n 's/^Version: //p' | sort -V | tail -1)
+    log "kubernetes source $KUBE_DEB_VERSION is no longer in the archive; building $available"
+    KUBE_DEB_VERSION=$available
+    KUBE_BIN=$KILN_CACHE/kubernetes-$KUBE_VERSION/$KUBE_DEB_VERSION/bin
+    missing=()
+    for b in $BINARIES kubectl; do [ -x "$KUBE_BIN/$b" ] || missing+=("$b"); done
+    [ ${#missing[@]} -gt 0 ] || { echo "$KUBE_DEB_VERSION" >"$KILN_CACHE/kubernetes-$KUBE_VERSION/current"; return 0; }
   fi
   # golang-github-modern-go-reflect2-dev: see the reflect2 patch below
-  apt_install golang-go dpkg-dev rsync openssl curl golang-github-modern-go-reflect2-dev
+  apt_install make golang-go dpkg-dev rsync openssl curl golang-github-modern-go-reflect2-dev
   local work=$KILN_CACHE/build-kubernetes t0
   t0=$(date +%s)
   mkdir -p "$work/src" "$KUBE_BIN.partial"
@@ -85,6 +99,7 @@ build() {
   fi
   mkdir -p "$KUBE_BIN"
   mv "$KUBE_BIN.partial"/* "$KUBE_BIN"/ && rmdir "$KUBE_BIN.partial"
+  echo "$KUBE_DEB_VERSION" >"$KILN_CACHE/kubernetes-$KUBE_VERSION/current"
   # the sources and Go build cache (~2 GB) are only needed to build again
   rm -rf "$work"
   log "control plane built in $(($(date +%s) - t0)) s into $KUBE_BIN"
@@ -133,6 +148,7 @@ start() {
   # Start only what is not running: a second `start` leaves a running control plane alone, and a
   # piece that died is restarted without touching the others (or etcd's data).
   if ! running etcd; then
+    need_port etcd "$ETCD_PORT"
     launch etcd etcd --name kiln --data-dir "$CP/etcd-data" \
       --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
       --listen-peer-urls http://127.0.0.1:12380 --initial-advertise-peer-urls http://127.0.0.1:12380 \
@@ -140,6 +156,7 @@ start() {
   fi
   wait_for "etcd" etcd curl -sf "http://127.0.0.1:$ETCD_PORT/health"
   if ! running kube-apiserver; then
+    need_port kube-apiserver "$PORT"
     # --kubelet-*: the apiserver reaches the node's kubelet (logs, exec) with the admin client cert
     launch kube-apiserver "$KUBE_BIN/kube-apiserver" \
       --etcd-servers="http://127.0.0.1:$ETCD_PORT" \

@@ -13,6 +13,7 @@ ROOT=$KILN_WORK/git
 start() {
   if running git-daemon && (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then log "git daemon already running"; return 0; fi
   halt git-daemon
+  need_port "git daemon" "$PORT"
   mkdir -p "$ROOT"
   launch git-daemon git daemon --reuseaddr --listen=127.0.0.1 --port="$PORT" --base-path="$ROOT" \
     --export-all --enable=receive-pack --informative-errors "$ROOT"

@@ -205,7 +205,8 @@ remember() { [ -e "$2" ] || touch "$RUN/created-$1"; }
 forget() { if [ -f "$RUN/created-$1" ]; then rm -rf "$2"; rm -f "$RUN/created-$1"; fi; }
 
 start() {
-  [ -d /sys/fs/cgroup/memory ] || log "warning: not cgroup v1; this node setup is tested on cgroup v1 only"
+  # kubelet 1.20 with cgroupfs is set up (and cleaned up) here for cgroup v1 only
+  [ -d /sys/fs/cgroup/memory ] || die "the node needs cgroup v1 (boot with systemd.unified_cgroup_hierarchy=0); found cgroup v2"
   "$HACK/control-plane.sh" start >/dev/null
   "$HACK/registry.sh" start
   mkdir -p "$NODE" "$IMAGES"

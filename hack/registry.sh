@@ -13,6 +13,7 @@ start() {
   command -v docker-registry >/dev/null || die "docker-registry missing: run 'make setup'"
   if running registry && curl -sf "http://$ADDR/v2/" >/dev/null; then log "registry already running on $ADDR"; return 0; fi
   halt registry
+  need_port registry "${ADDR##*:}"
   mkdir -p "$DIR/data"
   cat >"$DIR/config.yml" <<CFG
 version: 0.1
