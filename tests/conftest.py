@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import subprocess
 import tempfile
 import time
@@ -305,6 +306,15 @@ class OperatorProcess:
                 self.proc.kill()
                 self.proc.wait(5)
         self._close_log()
+
+    def ensure_running(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            self.start()
+
+    def pause(self) -> None:
+        """SIGSTOP: freeze the operator where it is (so a test can look at a half-done reconcile)."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
 
     def _close_log(self) -> None:
         if self._log is not None:

@@ -48,6 +48,11 @@ Apply = Callable[[Body], subprocess.CompletedProcess[str]]
 @pytest.fixture
 def apply(cluster: Any, crds: Cluster, namespace: str, kiln_namespace_name: str) -> Apply:
     """kubectl apply one object into the test namespace (a Kiln Namespace gets the unique name)."""
+    # a tenant's namespace, so the objects also pass the operator's admission webhook if a test
+    # session registered it (these tests are about what the API server's schemas refuse)
+    client.CoreV1Api(cluster.api_client).patch_namespace(
+        namespace, {"metadata": {"labels": {"kiln.dev/namespace": "crd-tests"}}}
+    )
 
     def run(body: Body) -> subprocess.CompletedProcess[str]:
         body = copy.deepcopy(body)

@@ -57,7 +57,7 @@ def test_webhook_ca_survives_a_restart(operator: OperatorProcess) -> None:
     config = admission.read_validating_webhook_configuration(ADMISSION_WEBHOOK)
     before = base64.b64decode(config.webhooks[0].client_config.ca_bundle)
     operator.stop()
-    operator.start()
+    operator.ensure_running()
     # the restarted server's certificate must verify against the CA the API server already trusts
     _handshake(operator.WEBHOOK_PORT, before)
     wrong_ca = certs.make_ca().cert_pem

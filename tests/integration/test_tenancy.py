@@ -121,6 +121,21 @@ def test_push_secret_change_reaches_the_copy(tenants: Tenants, push_secret: str)
         lambda: core.read_namespaced_secret("kiln-registry-push", f"kiln-{name}").data == rotated.data,
         what="copy updated",
     )
+    # credentials withdrawn at the source are withdrawn from the tenant
+    core.delete_namespaced_secret(push_secret, OPERATOR_NAMESPACE)
+    eventually(
+        lambda: (
+            not core.list_namespaced_secret(
+                f"kiln-{name}", field_selector="metadata.name=kiln-registry-push"
+            ).items
+        ),
+        what="copy deleted",
+    )
+    ready = eventually(
+        lambda: (tenants.ready(name) or {}).get("reason") == "PushSecretMissing" and tenants.ready(name),
+        what="PushSecretMissing",
+    )
+    assert ready["status"] == "False"
 
 
 def test_missing_push_secret_is_not_ready_until_it_appears(tenants: Tenants) -> None:
@@ -155,6 +170,9 @@ def test_existing_foreign_namespace_is_a_conflict_and_untouched(tenants: Tenants
     tenants.delete(name)
     eventually(lambda: name not in _tenant_names(tenants), what="Namespace deleted")
     assert core.read_namespace(namespace).status.phase == "Active"
+    assert eventually(lambda: _deletion_events(core, name), what="Deleted event") == [
+        f"Kubernetes namespace {namespace} is not Kiln's: left untouched"
+    ]
 
 
 def _tenant_names(tenants: Tenants) -> list[str]:
@@ -169,6 +187,12 @@ def _namespace_gone_or_terminating(core: client.CoreV1Api, ns: str) -> bool:
         return error.status == 404
 
 
+def _deletion_events(core: client.CoreV1Api, name: str) -> list[str]:
+    # Events about a cluster-scoped object are kept in the `default` namespace
+    events = core.list_namespaced_event("default", field_selector=f"involvedObject.name={name}").items
+    return [e.message for e in events if e.reason == "Deleted" and e.type == "Normal"]
+
+
 def test_deleting_a_namespace_deletes_what_kiln_created(tenants: Tenants) -> None:
     name = tenants.create(tenant_spec())
     eventually(lambda: tenants.ready(name), what="Ready condition")
@@ -177,6 +201,10 @@ def test_deleting_a_namespace_deletes_what_kiln_created(tenants: Tenants) -> Non
     core = client.CoreV1Api(tenants.cluster.api_client)
     eventually(lambda: _namespace_gone_or_terminating(core, f"kiln-{name}"), what="namespace deleted")
     eventually(lambda: name not in _tenant_names(tenants), what="Namespace object gone")
+    # the operator's finalizer did it (not only the garbage collector following owner references)
+    assert eventually(lambda: _deletion_events(core, name), what="Deleted event") == [
+        f"deleted Kubernetes namespace kiln-{name}"
+    ]
 
 
 def test_repository_count_follows_repositories(tenants: Tenants) -> None:
@@ -235,14 +263,16 @@ def test_operator_killed_mid_reconcile_converges_without_duplicates(
     core = client.CoreV1Api(tenants.cluster.api_client)
     net = client.NetworkingV1Api(tenants.cluster.api_client)
     names = [tenants.create(tenant_spec()) for _ in range(8)]
-    # kill (SIGKILL) as soon as the first tenant's namespace exists: the operator is mid-way through them
+    # freeze the operator as soon as the first tenant's namespace exists, check that it is mid-way
+    # through them, then kill it (SIGKILL) there
     eventually(
         lambda: any(core.list_namespace(label_selector=f"{LABEL_NAMESPACE}={n}").items for n in names),
         timeout=30,
         what="a first tenant namespace",
     )
-    operator.kill()
+    operator.pause()
     half_done = [n for n in names if (tenants.ready(n) or {}).get("status") != "True"]
+    operator.kill()
     assert half_done, "every tenant was finished before the kill: the test proves nothing"
     # a deletion while the operator is down is held by the finalizer, not lost
     doomed = names.pop()

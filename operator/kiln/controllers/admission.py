@@ -9,6 +9,8 @@ import kopf
 
 from kiln.api.constants import GROUP, KINDS, LABEL_NAMESPACE, NAMESPACE, VERSION, KindInfo
 from kiln.api.validation import format_problems, validate, validate_update
+from kiln.controllers.runtime import Runtime
+from kiln.kube import Kube
 from kiln.rules.types import Problem
 
 
@@ -23,6 +25,14 @@ def _without_status(body: kopf.Body) -> dict[str, Any]:
     return {k: v for k, v in body.items() if k != "status"}
 
 
+def _in_tenant_namespace(namespace: str | None, tenant_namespaces: kopf.Index[str, str], kube: Kube) -> bool:
+    if namespace in tenant_namespaces:
+        return True
+    # kopf serves admission before its indices are filled: a miss right after a start is looked up
+    found = kube.get("v1", "Namespace", namespace) if namespace else None
+    return found is not None and LABEL_NAMESPACE in (found["metadata"].get("labels") or {})
+
+
 def _check(
     info: KindInfo,
     body: kopf.Body,
@@ -30,21 +40,26 @@ def _check(
     operation: str | None,
     namespace: str | None,
     tenant_namespaces: kopf.Index[str, str],
+    kube: Kube,
 ) -> None:
-    problems: list[Problem] = []
-    if info is not NAMESPACE and namespace not in tenant_namespaces:
-        problems.append(
-            Problem(
-                "metadata.namespace",
-                f"namespace {namespace!r} belongs to no Kiln Namespace; create {info.kind}s in a tenant's "
-                f"namespace (see `kubectl get kns`)",
-            )
-        )
     new = _without_status(body)
     if operation == "UPDATE" and old is not None:
-        problems += validate_update(info.kind, _without_status(old), new)
+        if old.get("spec") == body.get("spec"):
+            # metadata only (labels, finalizers, owner references): nothing the rules look at changed,
+            # and refusing it would keep e.g. the operator's finalizer off a stored invalid object
+            return
+        problems = validate_update(info.kind, _without_status(old), new)
     else:
-        problems += validate(info.kind, new)
+        problems = validate(info.kind, new)
+        if info is not NAMESPACE and not _in_tenant_namespace(namespace, tenant_namespaces, kube):
+            problems.insert(
+                0,
+                Problem(
+                    "metadata.namespace",
+                    f"namespace {namespace!r} belongs to no Kiln Namespace; create {info.kind}s in a tenant's "
+                    f"namespace (see `kubectl get kns`)",
+                ),
+            )
     if problems:
         raise kopf.AdmissionError(
             f"{info.kind} {body.get('metadata', {}).get('name', '')}: {format_problems(problems)}"
@@ -58,12 +73,13 @@ def _register(info: KindInfo) -> None:
         operation: str | None,
         namespace: str | None,
         tenant_namespaces: kopf.Index[str, str],
+        memo: Runtime,
         **_: Any,
     ) -> None:
         # a deletion-pending object may still be patched (finalizers, status): never block that
         if body.get("metadata", {}).get("deletionTimestamp"):
             return
-        _check(info, body, old, operation, namespace, tenant_namespaces)
+        _check(info, body, old, operation, namespace, tenant_namespaces, memo.kube)
 
     kopf.on.validate(
         GROUP, VERSION, info.plural, id=f"validate-{info.singular}", operations=["CREATE", "UPDATE"]

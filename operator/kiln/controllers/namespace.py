@@ -85,9 +85,13 @@ def namespace_reconcile(
 
 
 @kopf.on.delete(GROUP, VERSION, NAMESPACE.plural)
-def namespace_delete(name: str, spec: kopf.Spec, body: kopf.Body, memo: Runtime, **_: Any) -> None:
+def namespace_delete(
+    name: str, spec: kopf.Spec, body: kopf.Body, memo: Runtime, logger: Any, **_: Any
+) -> None:
     message = delete_tenant(memo.kube, name, dict(spec))
-    kopf.info(body, reason="Deleted", message=message)
+    logger.info(message)
+    # kopf.event, not kopf.info: posting.level (WARNING) filters kopf.info out
+    kopf.event(body, type="Normal", reason="Deleted", message=message)
 
 
 def reconcile_by_name(tenant: str, memo: Runtime, tenants: Tenants, logger: Any) -> None:

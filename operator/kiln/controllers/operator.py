@@ -114,10 +114,11 @@ def _configure(runtime: Runtime, tls_dir: Path, admission: bool) -> Any:
 @kopf.on.login()
 def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     """$KUBECONFIG when given (`--kubeconfig` sets it; read here, not at import time), else the
-    in-cluster service account: the same order as the operator's own client (kiln.kube)."""
+    in-cluster service account, else ~/.kube/config: the same order as kiln.kube's client."""
     if os.environ.get("KUBECONFIG"):
         return kopf.login_with_kubeconfig(**kwargs)
-    return kopf.login_with_service_account(**kwargs)
+    # kopf's kubeconfig login falls back to ~/.kube/config, as kiln.kube does
+    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
 
 
 def run(kubeconfig: str | None, liveness: str | None, admission: bool = True, verbose: bool = False) -> None:

@@ -159,6 +159,8 @@ def _sync_push_secret(
     except ApiException as error:
         return f"cannot read push Secret {source_ns}/{source_name}: {error.reason}"
     if source is None:
+        # credentials withdrawn at the source are withdrawn from the tenant too
+        kube.delete("v1", "Secret", manifests.PUSH_SECRET, ns)
         return f"spec.registry.pushSecretRef: Secret {source_ns}/{source_name} not found"
     kube.apply(manifests.owned(manifests.push_secret(name, ns, source), owner))
     return None
