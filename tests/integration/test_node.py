@@ -44,21 +44,22 @@ def test_node_is_ready(cluster: Cluster) -> None:
     assert nodes[0].status.node_info.kubelet_version == "v1.20.2"
 
 
+def _busybox(cluster: Cluster, script: str) -> dict[str, Any]:
+    """A pod spec running `script` in the node's busybox image (imported, never pulled)."""
+    return {
+        "containers": [
+            {
+                "name": "main",
+                "image": cluster.busybox_image,
+                "imagePullPolicy": "Never",
+                "command": ["sh", "-c", script],
+            }
+        ]
+    }
+
+
 def test_job_prints_lines_and_logs_are_readable(cluster: Cluster, namespace: str) -> None:
-    pod = _run_job(
-        cluster,
-        namespace,
-        {
-            "containers": [
-                {
-                    "name": "main",
-                    "image": cluster.busybox_image,
-                    "imagePullPolicy": "Never",
-                    "command": ["sh", "-c", "for i in 1 2 3; do echo line-$i; done"],
-                }
-            ]
-        },
-    )
+    pod = _run_job(cluster, namespace, _busybox(cluster, "for i in 1 2 3; do echo line-$i; done"))
     assert pod.status.phase == "Succeeded"
     logs = client.CoreV1Api(cluster.api_client).read_namespaced_pod_log(pod.metadata.name, namespace)
     assert logs.splitlines() == ["line-1", "line-2", "line-3"]
@@ -72,18 +73,7 @@ def test_job_prints_lines_and_logs_are_readable(cluster: Cluster, namespace: str
 
 def test_failing_job_reports_its_termination_message(cluster: Cluster, namespace: str) -> None:
     pod = _run_job(
-        cluster,
-        namespace,
-        {
-            "containers": [
-                {
-                    "name": "main",
-                    "image": cluster.busybox_image,
-                    "imagePullPolicy": "Never",
-                    "command": ["sh", "-c", "echo 'build exploded' > /dev/termination-log; exit 3"],
-                }
-            ]
-        },
+        cluster, namespace, _busybox(cluster, "echo 'build exploded' > /dev/termination-log; exit 3")
     )
     assert pod.status.phase == "Failed"
     terminated = pod.status.container_statuses[0].state.terminated
