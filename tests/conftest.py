@@ -235,6 +235,8 @@ class OperatorProcess:
 
     WEBHOOK_PORT = 19443
     LIVENESS = "http://127.0.0.1:18080/healthz"
+    # the code hosts' webhook receiver, hosted by the operator process (`--webhook-listen`)
+    RECEIVER = "127.0.0.1:18001"
 
     def __init__(self, cluster: Cluster, log_dir: Path) -> None:
         self.cluster = cluster
@@ -259,6 +261,8 @@ class OperatorProcess:
                 str(self.cluster.kubeconfig),
                 "--liveness",
                 self.LIVENESS,
+                "--webhook-listen",
+                self.RECEIVER,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

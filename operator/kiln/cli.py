@@ -31,7 +31,10 @@ def _operator(args: argparse.Namespace) -> int:
         Settings.from_env()
     except SettingsError as error:
         raise CliError(str(error)) from None
-    run(args.kubeconfig, args.liveness, admission=not args.no_admission, verbose=args.verbose)
+    webhook = _host_port("--webhook-listen", args.webhook_listen) if args.webhook_listen else None
+    run(
+        args.kubeconfig, args.liveness, admission=not args.no_admission, verbose=args.verbose, webhook=webhook
+    )
     return 0
 
 
@@ -116,16 +119,21 @@ def _rule_test(args: argparse.Namespace) -> int:
     return 1 if report["error"] else 0
 
 
+def _host_port(flag: str, value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise CliError(f"{flag}: {value!r} is not HOST:PORT, e.g. 0.0.0.0:8000")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
 def _webhook_serve(args: argparse.Namespace) -> int:
     from kiln.webhooks.app import serve
 
-    host, sep, port = args.listen.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise CliError(f"--listen: {args.listen!r} is not HOST:PORT, e.g. 0.0.0.0:8000")
+    host, port = _host_port("--listen", args.listen)
     serve(
         args.kubeconfig,
-        host.strip("[]") or "0.0.0.0",
-        int(port),
+        host,
+        port,
         metrics_port=args.metrics_port,
         verbose=args.verbose,
     )
@@ -280,6 +288,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="liveness endpoint URL (default: %(default)s)",
     )
     operator.add_argument("--no-admission", action="store_true", help="do not serve the admission webhook")
+    operator.add_argument(
+        "--webhook-listen",
+        metavar="HOST:PORT",
+        help="also serve the code hosts' webhook receiver (as `kiln webhook serve`) on HOST:PORT",
+    )
     operator.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     operator.set_defaults(handler=_operator)
 

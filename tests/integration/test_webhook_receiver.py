@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import pytest
@@ -139,8 +139,20 @@ def served(env: Tenant) -> Iterator[ServerThread]:
         yield server
 
 
+class Served(Protocol):
+    """Where a receiver answers: a ServerThread here, or the operator hosting one."""
+
+    @property
+    def url(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class HostedByOperator:
+    url: str
+
+
 def deliver(
-    server: ServerThread, env: Tenant, body: bytes, delivery_id: str, key: str = SECRET, repo: str = "app"
+    server: Served, env: Tenant, body: bytes, delivery_id: str, key: str = SECRET, repo: str = "app"
 ) -> tuple[int, Any]:
     headers = sign("github", body, SharedSecret(key), delivery_id=delivery_id)
     return http("POST", server.url + env.hook(repo), body, headers)
@@ -304,3 +316,12 @@ def test_kiln_webhook_serve(env: Tenant, body: bytes, tmp_path: Path) -> None:
     deliveries = [line for line in lines if line.get("message") == "webhook delivery"]
     assert [(d["outcome"], d["created"]) for d in deliveries] == [("created", len(EXPECTED_TAGS))]
     assert SECRET not in log.read_text()
+
+
+def test_the_operator_hosts_the_receiver_too(operator: OperatorProcess, env: Tenant, body: bytes) -> None:
+    hosted = HostedByOperator(f"http://{operator.RECEIVER}")
+    wait_ready(hosted.url)
+    delivery = str(uuid.uuid4())
+    status, answer = deliver(hosted, env, body, delivery)
+    assert status == 202, answer
+    assert {r["spec"]["buildRule"]: r["spec"]["tags"] for r in env.buildruns(delivery)} == EXPECTED_TAGS

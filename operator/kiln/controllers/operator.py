@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import os
 import tempfile
@@ -121,7 +122,13 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
 
 
-def run(kubeconfig: str | None, liveness: str | None, admission: bool = True, verbose: bool = False) -> None:
+def run(
+    kubeconfig: str | None,
+    liveness: str | None,
+    admission: bool = True,
+    verbose: bool = False,
+    webhook: tuple[str, int] | None = None,
+) -> None:
     if kubeconfig:
         # kopf logs in through the kubernetes client's default loading, which reads KUBECONFIG
         os.environ["KUBECONFIG"] = kubeconfig
@@ -132,7 +139,12 @@ def run(kubeconfig: str | None, liveness: str | None, admission: bool = True, ve
     _ = (admission_handlers, buildrule, namespace)
     settings = Settings.from_env()
     runtime = make_runtime(settings, Kube(load_api_client(kubeconfig)))
-    with tempfile.TemporaryDirectory(prefix="kiln-tls-") as tls_dir:
+    with tempfile.TemporaryDirectory(prefix="kiln-tls-") as tls_dir, contextlib.ExitStack() as hosted:
         _configure(runtime, Path(tls_dir), admission)
         kopf.configure(verbose=verbose, log_format=kopf.LogFormat.JSON)
+        if webhook is not None:
+            # the receiver keeps its own event loop and watches, in a thread beside kopf's
+            from kiln.webhooks.app import ServerThread, create_app
+
+            hosted.enter_context(ServerThread(create_app(runtime.kube.api_client), *webhook))
         kopf.run(clusterwide=True, standalone=True, liveness_endpoint=liveness, memo=runtime)
