@@ -37,7 +37,7 @@ from kiln.webhooks import SharedSecret, sign
 from kiln.webhooks.app import CACHE, KubeCreator, ServerThread, create_app, make_app
 from tests.conftest import REPO, Cluster, OperatorProcess
 from tests.integration.conftest import Tenants, eventually, tenant_spec
-from tests.unit.webhooks.test_receiver import (
+from tests.unit.webhooks.objects import (
     CHANGES_RULE,
     EXPECTED_TAGS,
     GITHUB_COMMIT,

@@ -1,7 +1,7 @@
 """The receiver's decisions (`decide` / `conclude`): every answer, without HTTP or a cluster.
 
 The cache is the real `ResourceCache`, fed with API objects as the watches would feed it. The
-builders here are shared by the other `test_receiver_*` modules.
+builders live in `objects.py`.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,168 +17,39 @@ import pytest
 
 from kiln.api import BuildRun
 from kiln.api.constants import LABEL_BUILD_RULE, LABEL_NAMESPACE, LABEL_REPOSITORY
-from kiln.webhooks import MAX_BODY_BYTES, GiteeSecret, GitLabSecret, SharedSecret, WebhookSecret, sign
+from kiln.webhooks import MAX_BODY_BYTES, GiteeSecret, GitLabSecret, SharedSecret, WebhookSecret
 from kiln.webhooks.cache import Kind, ResourceCache
 from kiln.webhooks.receiver import (
     CreateResult,
     CreateRuns,
     CreateStatus,
-    Decision,
-    Delivery,
     Outcome,
-    Reply,
     buildrun_name,
     conclude,
-    decide,
 )
-
-TENANT = "acme"
-NAMESPACE = "kiln-acme"
-SECRET = "s3cret"
-REPOSITORY = "app"
-SECRET_NAME = "app-hook"
-# github-push-branch.json: a push of 0d1a26e... to refs/heads/changes of baxterthehacker/public-repo
-GITHUB_URL = "https://github.com/baxterthehacker/public-repo.git"
-GITHUB_COMMIT = "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c"
-
-Manifest = dict[str, Any]
-
-
-def tenant(name: str = TENANT, kubernetes_namespace: str | None = None) -> Manifest:
-    spec: Manifest = {"registry": {"server": "registry.example.com"}}
-    if kubernetes_namespace:
-        spec["kubernetesNamespace"] = kubernetes_namespace
-    return {"apiVersion": "kiln.dev/v1alpha1", "kind": "Namespace", "metadata": {"name": name}, "spec": spec}
-
-
-def kubernetes_namespace(name: str = NAMESPACE, tenant: str | None = TENANT) -> Manifest:
-    labels = {LABEL_NAMESPACE: tenant} if tenant else {}
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
-
-
-def repository(
-    name: str = REPOSITORY,
-    *,
-    provider: str = "github",
-    url: str = GITHUB_URL,
-    secret_name: str | None = SECRET_NAME,
-    auto_build: bool = True,
-    gitee_mode: str | None = None,
-    namespace: str = NAMESPACE,
-) -> Manifest:
-    webhook: Manifest = {}
-    if secret_name:
-        webhook["secretRef"] = {"name": secret_name}
-    if gitee_mode:
-        webhook["giteeMode"] = gitee_mode
-    return {
-        "apiVersion": "kiln.dev/v1alpha1",
-        "kind": "Repository",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "source": {"provider": provider, "url": url, "webhook": webhook},
-            "build": {"autoBuild": auto_build},
-        },
-    }
-
-
-def secret(
-    name: str = SECRET_NAME, data: Mapping[str, str] | None = None, namespace: str = NAMESPACE
-) -> Manifest:
-    values = {"token": SECRET} if data is None else data
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": name, "namespace": namespace},
-        "data": {k: base64.b64encode(v.encode()).decode() for k, v in values.items()},
-    }
-
-
-def build_rule(
-    name: str,
-    *,
-    branch: str | None = None,
-    pattern: str | None = None,
-    ref_type: str = "Branch",
-    tags: list[Manifest] | None = None,
-    repository: str = REPOSITORY,
-    namespace: str = NAMESPACE,
-    **extra: Any,
-) -> Manifest:
-    source: Manifest = {"type": ref_type}
-    if branch is not None:
-        source["name"] = branch
-    if pattern is not None:
-        source["pattern"] = pattern
-    return {
-        "apiVersion": "kiln.dev/v1alpha1",
-        "kind": "BuildRule",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"repository": repository, "source": source, "tags": tags or [{"tag": "latest"}], **extra},
-    }
-
-
-# Rules for github-push-branch.json: two match refs/heads/changes, one does not.
-CHANGES_RULE = build_rule(
-    "changes", branch="changes", tags=[{"tag": "latest"}, {"tag": "${ref}", "commitIdLength": 7}]
+from tests.unit.webhooks.objects import (
+    CHANGES_RULE,
+    EXPECTED_TAGS,
+    GITHUB_COMMIT,
+    GITHUB_URL,
+    MAIN_RULE,
+    NAMESPACE,
+    REPOSITORY,
+    SECRET,
+    TENANT,
+    Manifest,
+    build_rule,
+    create_of,
+    deliver,
+    fed_cache,
+    kubernetes_namespace,
+    reply_of,
+    repository,
+    secret,
+    signed,
+    tenant,
+    world,
 )
-PATTERN_RULE = build_rule(
-    "pattern", pattern="chan(?<rest>.*)", tags=[{"tag": "v-${rest}", "buildTime": "yyyyMMdd"}]
-)
-MAIN_RULE = build_rule("main", branch="main")
-EXPECTED_TAGS = {"changes": ["latest", "changes-0d1a26e"], "pattern": ["v-ges-20150506"]}
-
-
-def fed_cache(*objects: Manifest, **limits: float) -> ResourceCache:
-    """A ready cache holding `objects` (their kind says where each goes); `limits`: ResourceCache's
-    match_timeout / plan_budget."""
-    cache = ResourceCache(**limits)
-    kinds: dict[str, Callable[[Manifest], Kind]] = {
-        "Namespace": lambda o: Kind.TENANT if o["apiVersion"].startswith("kiln.dev") else Kind.NAMESPACE,
-        "Repository": lambda o: Kind.REPOSITORY,
-        "BuildRule": lambda o: Kind.BUILD_RULE,
-        "Secret": lambda o: Kind.SECRET,
-    }
-    by_kind: dict[Kind, list[Manifest]] = {kind: [] for kind in Kind}
-    for obj in objects:
-        by_kind[kinds[obj["kind"]](obj)].append(obj)
-    for kind, items in by_kind.items():
-        cache.replace(kind, items)
-    return cache
-
-
-def world(
-    *extra: Manifest, rules: tuple[Manifest, ...] = (CHANGES_RULE, PATTERN_RULE, MAIN_RULE), **repo: Any
-) -> ResourceCache:
-    """The standard tenant: acme -> kiln-acme, Repository app (github, the payload's URL), its Secret."""
-    return fed_cache(tenant(), kubernetes_namespace(), repository(**repo), secret(), *rules, *extra)
-
-
-def signed(provider: str, body: bytes, key: WebhookSecret | None = None, **kwargs: Any) -> dict[str, str]:
-    return sign(provider, body, key or SharedSecret(SECRET), **kwargs)
-
-
-def deliver(
-    cache: ResourceCache,
-    body: bytes,
-    headers: Mapping[str, str],
-    now: datetime,
-    *,
-    provider: str = "github",
-    tenant_name: str = TENANT,
-    repo: str = REPOSITORY,
-) -> Decision:
-    return decide(Delivery(provider, tenant_name, repo, headers, body), cache, now)
-
-
-def reply_of(decision: Decision) -> Reply:
-    assert isinstance(decision, Reply), decision
-    return decision
-
-
-def create_of(decision: Decision) -> CreateRuns:
-    assert isinstance(decision, CreateRuns), decision
-    return decision
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from kiln.webhooks import MAX_BODY_BYTES
 from kiln.webhooks.app import JsonFormatter, KubeCreator, ServerThread, make_app
 from kiln.webhooks.cache import ResourceCache
 from kiln.webhooks.receiver import CreateResult, CreateStatus, PlannedRun
-from tests.unit.webhooks.test_receiver import EXPECTED_TAGS, signed, world
+from tests.unit.webhooks.objects import EXPECTED_TAGS, signed, world
 
 HOOK = "/hooks/github/acme/app"
 

@@ -11,7 +11,7 @@ import pytest
 from kiln.rules import BuildPlan, MatchTimeout, PlanBudgetExceeded, Push
 from kiln.webhooks.cache import Kind, ResourceCache
 from kiln.webhooks.paths import PathFilter, glob_to_regex
-from tests.unit.webhooks.test_receiver import (
+from tests.unit.webhooks.objects import (
     NAMESPACE,
     SECRET,
     TENANT,

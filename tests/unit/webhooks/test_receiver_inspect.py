@@ -11,7 +11,7 @@ import yaml
 
 from kiln.cli import main
 from kiln.webhooks import GiteeSecret, GitLabSecret, SharedSecret, WebhookSecret, sign
-from tests.unit.webhooks.test_receiver import CHANGES_RULE, MAIN_RULE, PATTERN_RULE, SECRET, build_rule
+from tests.unit.webhooks.objects import CHANGES_RULE, MAIN_RULE, PATTERN_RULE, SECRET, build_rule
 
 # /work/shared/webhooks beside the repository checkout
 SHARED_WEBHOOKS = Path(__file__).resolve().parents[3].parent / "shared" / "webhooks"

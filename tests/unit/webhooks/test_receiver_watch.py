@@ -12,7 +12,7 @@ from prometheus_client import REGISTRY
 
 from kiln.webhooks.cache import Kind, ResourceCache
 from kiln.webhooks.watch import Source, Watcher
-from tests.unit.webhooks.test_receiver import NAMESPACE, build_rule
+from tests.unit.webhooks.objects import NAMESPACE, build_rule
 
 
 class FakeResponse:
