@@ -42,7 +42,7 @@ unit:
 	$(PY) -m pytest tests/unit
 
 integration:
-	$(PY) -m pytest tests/integration tests/e2e
+	$(PY) -m pytest tests/integration
 
 lint:
 	$(VENV)/bin/ruff check operator tests bench

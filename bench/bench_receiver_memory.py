@@ -16,8 +16,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from kiln.receiver.cache import Kind, ResourceCache
 from kiln.rules import Push
-from kiln.webhooks.cache import Kind, ResourceCache
 
 TENANTS, REPOSITORIES, RULES, PUSHES = 100, 1_000, 10_000, 10_000
 

@@ -25,7 +25,7 @@ def _version(_: argparse.Namespace) -> int:
 
 def _operator(args: argparse.Namespace) -> int:
     from kiln.controllers.operator import run
-    from kiln.settings import Settings, SettingsError
+    from kiln.platform.settings import Settings, SettingsError
 
     try:
         Settings.from_env()
@@ -127,7 +127,7 @@ def _host_port(flag: str, value: str) -> tuple[str, int]:
 
 
 def _webhook_serve(args: argparse.Namespace) -> int:
-    from kiln.webhooks.app import serve
+    from kiln.receiver.app import serve
 
     host, port = _host_port("--listen", args.listen)
     serve(
@@ -175,37 +175,9 @@ def _webhook_rules(path: str) -> list[dict[str, Any]]:
     return manifests
 
 
-def _webhook_builds(rule_manifests: list[dict[str, Any]], events: Any) -> dict[str, Any]:
-    """Which rules fire for the events, with which tags: the receiver's own planning, fed from files."""
-    from kiln.webhooks.cache import Kind, ResourceCache
-    from kiln.webhooks.receiver import plan_event
-
-    # The cache plans per Kubernetes namespace, and a rule saved with `kubectl get buildrule -o yaml`
-    # keeps its metadata.namespace: the given rules are one scope whatever namespace they carry
-    # (their names are unique, `_webhook_rules` checks), so each is planned where it is looked up.
-    scope = ""
-    scoped = [{**m, "metadata": {**(m.get("metadata") or {}), "namespace": scope}} for m in rule_manifests]
-    cache = ResourceCache()
-    cache.replace(Kind.BUILD_RULE, scoped)
-    repositories = sorted({str(m["spec"]["repository"]) for m in rule_manifests})
-    builds: list[dict[str, Any]] = []
-    failures: list[Any] = []
-    skipped: list[Any] = []
-    for event in events:
-        for repository in repositories:
-            planned = plan_event(cache, scope, repository, event)
-            builds.extend(
-                {"rule": b.rule.name, "repository": repository, "ref": event.ref, "tags": list(b.tags)}
-                for b in planned.builds
-            )
-            failures.extend(planned.failures)
-            skipped.extend(planned.skipped)
-    return {"builds": builds, "failures": failures, "skipped": skipped}
-
-
 def _webhook_inspect(args: argparse.Namespace) -> int:
-    from kiln.webhooks import WebhookError, WebhookSecret, inspect_result
-    from kiln.webhooks.receiver import webhook_secret
+    from kiln.webhooks import WebhookError, WebhookSecret, inspect_result, planned_builds
+    from kiln.webhooks.decisions import webhook_secret
 
     headers = _webhook_headers(args.headers)
     try:
@@ -222,7 +194,7 @@ def _webhook_inspect(args: argparse.Namespace) -> int:
         except ValueError as error:
             raise CliError(f"--secret: {error}") from None
     inspection = inspect_result(args.provider, headers, body, secret, datetime.now(UTC))
-    report: dict[str, Any] = {**inspection.to_dict(), **_webhook_builds(rules, inspection.events)}
+    report: dict[str, Any] = {**inspection.to_dict(), **planned_builds(rules, inspection.events)}
     if args.output == "json":
         print(json.dumps(report, indent=2))
     else:

@@ -32,9 +32,9 @@ import pytest
 from kubernetes import client
 
 from kiln.api.constants import BUILD_RUN, GROUP, LABEL_BUILD_RULE, LABEL_NAMESPACE, LABEL_REPOSITORY, VERSION
-from kiln.kube import load_api_client
+from kiln.platform.kube import load_api_client
+from kiln.receiver.app import CACHE, KubeCreator, ServerThread, create_app, make_app
 from kiln.webhooks import SharedSecret, sign
-from kiln.webhooks.app import CACHE, KubeCreator, ServerThread, create_app, make_app
 from tests.conftest import REPO, Cluster, OperatorProcess
 from tests.integration.conftest import Tenants, eventually, tenant_spec
 from tests.unit.webhooks.objects import (

@@ -221,6 +221,11 @@ class BuildRule(KilnObject):
     spec: BuildRuleSpec = Field(description="Desired state of the BuildRule.")
     status: BuildRuleStatus | None = Field(None, description="Observed state, written by the operator.")
 
+    def to_rule(self) -> Rule:
+        """The rules engine's view of this BuildRule, named by metadata.name (or generateName)."""
+        name = self.metadata.get("name") or self.metadata.get("generateName") or ""
+        return buildrule_to_rule(str(name), self.spec)
+
 
 def buildrule_to_rule(name: str, spec: BuildRuleSpec) -> Rule:
     """The rules engine's view of a BuildRule (`name` is its metadata.name)."""

@@ -8,14 +8,15 @@ Problems name fields as camelCase paths into the object, e.g. `spec.tags[0].tag`
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from kiln.api import MODELS
-from kiln.api.buildrule import BuildRule, BuildRuleSpec, buildrule_to_rule
-from kiln.api.constants import BUILD_RUN, NAMESPACE, REPOSITORY
+from kiln.api.buildrule import BuildRule, BuildRuleSpec
+from kiln.api.common import KilnObject
+from kiln.api.constants import API_VERSION, BUILD_RUN, NAMESPACE, REPOSITORY
 from kiln.rules import validate_rule
 from kiln.rules.types import Problem
 
@@ -47,6 +48,12 @@ def _problem(error: ErrorDetails) -> Problem:
     return Problem(field_path(error["loc"]), message.removeprefix("Value error, "))
 
 
+def problems_of(error: ValidationError) -> list[Problem]:
+    """A model's validation error as problems naming each field: the one wording of pydantic errors
+    that admission, conditions, the receiver and the CLI all use."""
+    return [_problem(e) for e in error.errors()]
+
+
 def _tag_problems(spec: BuildRuleSpec) -> list[Problem]:
     """`commitId: false` next to a `commitIdLength` is contradictory; say so instead of guessing."""
     return [
@@ -68,21 +75,44 @@ def validate(kind: str, body: Mapping[str, Any]) -> list[Problem]:
     try:
         obj = model.model_validate(body)
     except ValidationError as exc:
-        return [_problem(error) for error in exc.errors()]
+        return problems_of(exc)
     if isinstance(obj, BuildRule):
-        name = str(obj.metadata.get("name") or obj.metadata.get("generateName") or "")
-        return _tag_problems(obj.spec) + validate_rule(buildrule_to_rule(name, obj.spec))
+        return _tag_problems(obj.spec) + validate_rule(obj.to_rule())
     return []
 
 
-def _spec(body: Mapping[str, Any]) -> Mapping[str, Any]:
+def spec_of(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The object's spec as a mapping (empty when it is missing or not an object)."""
     spec = body.get("spec")
     return spec if isinstance(spec, Mapping) else {}
 
 
+KilnObjectT = TypeVar("KilnObjectT", bound=KilnObject)
+
+
+def checked_spec(model: type[KilnObjectT], body: Mapping[str, Any]) -> KilnObjectT | str:
+    """The object through its API model, judging only its spec (and keeping its name), or a message
+    naming each invalid field. Metadata is the API server's and status the operator's: neither may
+    make a controller or the receiver give up an object. The rules engine's checks of a BuildRule
+    (what `validate` adds) are not run."""
+    meta = body.get("metadata")
+    name = meta.get("name") if isinstance(meta, Mapping) else None
+    try:
+        return model.model_validate(
+            {
+                "apiVersion": API_VERSION,
+                "kind": model.INFO.kind,
+                "metadata": {"name": name} if name else {},
+                "spec": spec_of(body),
+            }
+        )
+    except ValidationError as error:
+        return format_problems(problems_of(error))
+
+
 def immutability_problems(kind: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Problem]:
     """Fields changed by an update that may not change (old and new are whole objects)."""
-    old_spec, new_spec = _spec(old), _spec(new)
+    old_spec, new_spec = spec_of(old), spec_of(new)
     if kind == BUILD_RUN.kind:
         fields: Sequence[str] = sorted((set(old_spec) | set(new_spec)) - set(_MUTABLE_BUILD_RUN_FIELDS))
         why = "a BuildRun's spec is immutable except spec.cancel; create a new BuildRun instead"

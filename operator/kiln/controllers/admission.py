@@ -10,7 +10,7 @@ import kopf
 from kiln.api.constants import GROUP, KINDS, LABEL_NAMESPACE, NAMESPACE, VERSION, KindInfo
 from kiln.api.validation import format_problems, validate, validate_update
 from kiln.controllers.runtime import Runtime
-from kiln.kube import Kube
+from kiln.platform.kube import Kube
 from kiln.rules.types import Problem
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import kopf
 
 from kiln.api.constants import BUILD_RULE, GROUP, VERSION
-from kiln.buildrules import buildrule_status
+from kiln.api.status import buildrule_status
 
 
 @kopf.on.resume(GROUP, VERSION, BUILD_RULE.plural)

@@ -1,4 +1,4 @@
-"""Namespace controller: thin kopf handlers around `kiln.tenancy.reconcile`."""
+"""Namespace controller: thin kopf handlers around `kiln.reconcile.tenant`."""
 
 from __future__ import annotations
 
@@ -10,14 +10,20 @@ from kubernetes.client.exceptions import ApiException
 from kiln.api.constants import API_VERSION, GROUP, LABEL_NAMESPACE, NAMESPACE, REPOSITORY, VERSION
 from kiln.api.namespace import NamespaceSpec
 from kiln.controllers.runtime import Runtime
+from kiln.reconcile.tenant import (
+    ReconcileResult,
+    delete_tenant,
+    parse_spec,
+    push_secret_source,
+    reconcile_tenant,
+)
 from kiln.tenancy import manifests
-from kiln.tenancy.reconcile import Outcome, delete_tenant, parse_spec, push_secret_source, reconcile_tenant
 
 RESYNC_SECONDS = 60.0
 Tenants = kopf.Index[str, dict[str, Any]]
 
 
-def _post(body: Any, outcome: Outcome) -> None:
+def _post(body: Any, outcome: ReconcileResult) -> None:
     for event in outcome.events:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)
 

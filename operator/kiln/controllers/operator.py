@@ -14,11 +14,11 @@ import kopf
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from kiln import certs
 from kiln.api.constants import GROUP
 from kiln.controllers.runtime import Runtime, make_runtime
-from kiln.kube import Kube, load_api_client
-from kiln.settings import Settings
+from kiln.platform import certs
+from kiln.platform.kube import Kube, load_api_client
+from kiln.platform.settings import Settings
 
 WEBHOOK_TLS_SECRET = "kiln-webhook-tls"
 FINALIZER = f"{GROUP}/finalizer"
@@ -115,10 +115,10 @@ def _configure(runtime: Runtime, tls_dir: Path, admission: bool) -> Any:
 @kopf.on.login()
 def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     """$KUBECONFIG when given (`--kubeconfig` sets it; read here, not at import time), else the
-    in-cluster service account, else ~/.kube/config: the same order as kiln.kube's client."""
+    in-cluster service account, else ~/.kube/config: the same order as kiln.platform.kube's client."""
     if os.environ.get("KUBECONFIG"):
         return kopf.login_with_kubeconfig(**kwargs)
-    # kopf's kubeconfig login falls back to ~/.kube/config, as kiln.kube does
+    # kopf's kubeconfig login falls back to ~/.kube/config, as kiln.platform.kube does
     return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
 
 
@@ -144,7 +144,7 @@ def run(
         kopf.configure(verbose=verbose, log_format=kopf.LogFormat.JSON)
         if webhook is not None:
             # the receiver keeps its own event loop and watches, in a thread beside kopf's
-            from kiln.webhooks.app import ServerThread, create_app
+            from kiln.receiver.app import ServerThread, create_app
 
             hosted.enter_context(ServerThread(create_app(runtime.kube.api_client), *webhook))
         kopf.run(clusterwide=True, standalone=True, liveness_endpoint=liveness, memo=runtime)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import kopf
 
-from kiln.kube import Kube
-from kiln.settings import Settings
+from kiln.platform.kube import Kube
+from kiln.platform.settings import Settings
 
 
 class Runtime(kopf.Memo):

@@ -14,7 +14,7 @@ from kiln.rules.index import (
 )
 from kiln.rules.manual import ManualBuild, manual_build
 from kiln.rules.matching import DEFAULT_MATCH_TIMEOUT, match_ref
-from kiln.rules.refs import MAX_TAG_LENGTH, image_tag_problem, sanitize, split_ref
+from kiln.rules.refs import MAX_TAG_LENGTH, full_ref, image_tag_problem, ref_type_named, sanitize, split_ref
 from kiln.rules.report import RuleTestReport, rule_test_report
 from kiln.rules.tags import render_tags
 from kiln.rules.templates import MAX_COMMIT_ID_LENGTH, MIN_COMMIT_ID_LENGTH, UTC_PLUS_8
@@ -49,9 +49,11 @@ __all__ = [
     "RuleTestReport",
     "TagError",
     "TagTemplate",
+    "full_ref",
     "image_tag_problem",
     "manual_build",
     "match_ref",
+    "ref_type_named",
     "render_tags",
     "rule_test_report",
     "sanitize",

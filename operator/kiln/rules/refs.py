@@ -11,7 +11,6 @@ REF_PREFIXES: dict[RefType, str] = {RefType.BRANCH: "refs/heads/", RefType.TAG: 
 MAX_TAG_LENGTH = 128
 # The OCI distribution spec's tag grammar: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}.
 _TAG_FIRST = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
-TAG_CHARS = _TAG_FIRST | frozenset(".-")
 _NOT_TAG_CHAR = re.compile(r"[^A-Za-z0-9_.-]")
 
 # What `git check-ref-format` refuses anywhere in a ref name (besides control characters).
@@ -24,6 +23,16 @@ def split_ref(ref: str) -> tuple[RefType, str] | None:
         if ref.startswith(prefix) and len(ref) > len(prefix):
             return ref_type, ref[len(prefix) :]
     return None
+
+
+def full_ref(ref_type: RefType, name: str) -> str:
+    """(Branch, "x") -> `refs/heads/x`: code hosts that report (type, short name) get full refs."""
+    return REF_PREFIXES[ref_type] + name
+
+
+def ref_type_named(word: str) -> RefType | None:
+    """The ref type a code host's word names, in any case (`branch`, `BRANCH`, `Tag`); else None."""
+    return next((t for t in RefType if t.value.lower() == word.lower()), None)
 
 
 def sanitize(value: str) -> str:

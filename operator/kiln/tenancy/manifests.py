@@ -15,7 +15,7 @@ from typing import Any
 
 from kiln.api.constants import API_VERSION, LABEL_NAMESPACE, NAMESPACE, tenant_namespace
 from kiln.api.namespace import NamespaceSpec
-from kiln.settings import Settings
+from kiln.platform.settings import Settings
 
 Manifest = dict[str, Any]
 

@@ -1,8 +1,11 @@
-"""Sans-I/O verification and parsing of Git provider webhooks (in the style of gidgethub).
+"""The webhook core, sans I/O (in the style of gidgethub): deliveries in, decisions out.
 
 `dispatch(provider, headers, body, secret, now)` verifies the raw body, then parses it into a
-`ParsedDelivery` of `PushEvent` / `Ping` / `Ignored` outcomes, or raises a `WebhookError` subclass
-whose `status` is the HTTP status to answer with. Nothing here does I/O or logs.
+`ParsedDelivery` of `PushEvent` / `Ping` / `Ignored` outcomes (one `RefOutcome` per ref), or raises a
+`WebhookError` subclass whose `status` is the HTTP status to answer with. `decisions.decide` turns a
+delivery and a view of the cluster (`entries`) into a reply or the BuildRun manifests to create;
+`inspect` does the same offline. Nothing here does I/O, logs or holds a lock: the HTTP server, its
+watch-fed cache and its metrics are `kiln.receiver`.
 """
 
 from kiln.api.constants import GiteeMode, Provider
@@ -21,8 +24,8 @@ from kiln.webhooks.errors import (
     UnsupportedMediaType,
     WebhookError,
 )
-from kiln.webhooks.events import Author, Ignored, Outcome, ParsedDelivery, Ping, PushEvent, RefKind
-from kiln.webhooks.inspect import Inspection, inspect_delivery, inspect_result
+from kiln.webhooks.events import Author, Ignored, ParsedDelivery, Ping, PushEvent, RefOutcome
+from kiln.webhooks.inspect import Inspection, inspect_delivery, inspect_result, planned_builds
 from kiln.webhooks.signing import sign
 
 parse_github = github.parse
@@ -44,13 +47,12 @@ __all__ = [
     "MalformedPayload",
     "MissingHeader",
     "MissingSignature",
-    "Outcome",
     "ParsedDelivery",
     "PayloadTooLarge",
     "Ping",
     "Provider",
     "PushEvent",
-    "RefKind",
+    "RefOutcome",
     "SharedSecret",
     "StaleTimestamp",
     "Unauthorized",
@@ -66,6 +68,7 @@ __all__ = [
     "parse_gitee",
     "parse_github",
     "parse_gitlab",
+    "planned_builds",
     "provider_spec",
     "sign",
 ]

@@ -8,13 +8,13 @@ import email.utils
 from datetime import datetime
 
 from kiln.api.constants import Provider
+from kiln.rules.refs import full_ref, ref_type_named
 from kiln.webhooks.config import SharedSecret
-from kiln.webhooks.events import Author, Ignored, Outcome, ParsedDelivery, RefKind
+from kiln.webhooks.events import Author, Ignored, ParsedDelivery, RefOutcome
 from kiln.webhooks.headers import Headers
 from kiln.webhooks.normalize import (
     HeadCommit,
     RefUpdate,
-    full_ref,
     multi_ref_delivery,
     ref_update_outcome,
     unhandled_event,
@@ -105,13 +105,12 @@ def verify(headers: Headers, body: bytes, secret: SharedSecret, now: datetime) -
     verify_hex_signature(headers, SIGNATURE_HEADER, body, secret.key)
 
 
-def _outcome(change: Change, payload: RepoPush, delivery_id: str | None, now: datetime) -> Outcome:
+def _outcome(change: Change, payload: RepoPush, delivery_id: str | None, now: datetime) -> RefOutcome:
     state = change.new or change.old
     if state is None:
         return Ignored(PROVIDER, delivery_id, "change without a ref")
-    try:
-        kind = RefKind(state.type)
-    except ValueError:
+    kind = ref_type_named(state.type)
+    if kind is None:
         return Ignored(PROVIDER, delivery_id, "ref is neither a branch nor a tag", ref=state.name)
     ref = full_ref(kind, state.name)
     new, old = change.new, change.old

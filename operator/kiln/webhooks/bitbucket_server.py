@@ -14,9 +14,10 @@ from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from kiln.api.constants import Provider
+from kiln.rules.refs import full_ref, ref_type_named
 from kiln.webhooks.config import SharedSecret
 from kiln.webhooks.errors import MalformedPayload
-from kiln.webhooks.events import Author, Ignored, Outcome, ParsedDelivery, Ping
+from kiln.webhooks.events import Author, Ignored, ParsedDelivery, Ping, RefOutcome
 from kiln.webhooks.headers import Headers
 from kiln.webhooks.normalize import (
     HeadCommit,
@@ -35,7 +36,6 @@ EVENT_HEADER = "X-Event-Key"
 DELIVERY_HEADER = "X-Request-Id"
 PUSH_EVENT = "repo:refs_changed"
 PING_EVENT = "diagnostics:ping"
-_REF_TYPES = {"BRANCH": "refs/heads/", "TAG": "refs/tags/"}
 
 
 class CamelModel(Model):
@@ -50,8 +50,8 @@ class Ref(CamelModel):
     def full(self) -> str | None:
         if self.id:
             return self.id
-        prefix = _REF_TYPES.get(self.type or "")
-        return prefix + self.display_id if prefix and self.display_id else None
+        kind = ref_type_named(self.type or "")
+        return full_ref(kind, self.display_id) if kind and self.display_id else None
 
 
 class Change(CamelModel):
@@ -129,7 +129,7 @@ def verify(headers: Headers, body: bytes, secret: SharedSecret, now: datetime) -
 
 def _outcome(
     change: Change, payload: RefsChanged, clone_url: str, delivery_id: str | None, now: datetime
-) -> Outcome:
+) -> RefOutcome:
     ref = change.ref_id or (change.ref.full() if change.ref else None)
     if ref is None:
         return Ignored(PROVIDER, delivery_id, "change without a ref")

@@ -7,22 +7,14 @@ Bitbucket (Cloud and Server) may report several in one delivery, hence the tuple
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeAlias
 
 from kiln.api.constants import Provider
-from kiln.rules.types import Push
+from kiln.rules.types import Push, RefType
 
 JSON: TypeAlias = "str | int | float | bool | list[JSON] | dict[str, JSON] | None"
-
-
-class RefKind(enum.StrEnum):
-    """Whether the pushed ref is a branch (refs/heads/*) or a tag (refs/tags/*)."""
-
-    BRANCH = "branch"
-    TAG = "tag"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +37,7 @@ class PushEvent:
     clone_url: str
     repository: str
     ref: str
-    ref_type: RefKind
+    ref_type: RefType
     commit: str
     before: str | None  # None when the ref was created
     pushed_at: datetime  # always timezone-aware
@@ -72,7 +64,7 @@ class PushEvent:
             "clone_url": self.clone_url,
             "repository": self.repository,
             "ref": self.ref,
-            "ref_type": self.ref_type.value,
+            "ref_type": self.ref_type.value.lower(),  # `branch` | `tag`, as the hosts say
             "commit": self.commit,
             "before": self.before,
             "pushed_at": self.pushed_at.isoformat(),
@@ -123,7 +115,7 @@ class Ignored:
         }
 
 
-Outcome: TypeAlias = PushEvent | Ping | Ignored
+RefOutcome: TypeAlias = PushEvent | Ping | Ignored
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,10 +124,10 @@ class ParsedDelivery:
 
     provider: Provider
     delivery_id: str | None
-    outcomes: tuple[Outcome, ...]
+    outcomes: tuple[RefOutcome, ...]
 
     @classmethod
-    def single(cls, outcome: Outcome) -> ParsedDelivery:
+    def single(cls, outcome: RefOutcome) -> ParsedDelivery:
         return cls(outcome.provider, outcome.delivery_id, (outcome,))
 
     @property

@@ -1,20 +1,25 @@
 """Offline inspection of a delivery, for `kiln webhook inspect` (and debugging endpoints).
 
-`inspect_result` is the hook for callers that go further (the CLI adds the builds the rules engine
-would start for `Inspection.events`); `inspect_delivery` is its JSON-able summary. Neither raises for
-anything a delivery contains.
+`inspect_result` is the hook for callers that go further; `inspect_delivery` is its JSON-able
+summary; `planned_builds` says which of some BuildRules the events would build, with the receiver's
+own planning. None of them raises for anything a delivery contains.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from kiln.rules import DEFAULT_MATCH_TIMEOUT, BuildPlan, Push, RuleIndex
 from kiln.webhooks.config import WebhookSecret
+from kiln.webhooks.decisions import DEFAULT_PLAN_BUDGET, plan_event
 from kiln.webhooks.dispatch import check_secret, provider_spec
+from kiln.webhooks.entries import RuleEntry, parse_build_rule
 from kiln.webhooks.errors import Unauthorized, WebhookError
 from kiln.webhooks.events import JSON, Ignored, ParsedDelivery, Ping, PushEvent
+from kiln.webhooks.paths import NO_FILTER, PathFilter
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,3 +96,48 @@ def inspect_delivery(
 ) -> dict[str, JSON]:
     """`{"verified", "event", "events", "ping", "ignored", "error", "status", "provider"}`, JSON-able."""
     return inspect_result(provider, headers, body, secret, now).to_dict()
+
+
+class StaticRules:
+    """A `RulesView` over a fixed set of BuildRules, all in one scope: the namespace is not looked at
+    (rules saved with `kubectl get -o yaml` keep theirs, and their names are unique)."""
+
+    def __init__(self, entries: Sequence[RuleEntry], *, match_timeout: float = DEFAULT_MATCH_TIMEOUT) -> None:
+        self._index = RuleIndex((e.rule for e in entries), timeout=match_timeout)
+        self._filters = {e.rule.name: e.filter for e in entries}
+        self.repositories = sorted({e.rule.repository for e in entries})
+
+    def plan(self, namespace: str, repository: str, push: Push) -> BuildPlan:
+        return self._index.plan(repository, push, budget=DEFAULT_PLAN_BUDGET)
+
+    def path_filter(self, namespace: str, rule: str) -> PathFilter:
+        return self._filters.get(rule, NO_FILTER)
+
+
+def planned_builds(
+    rule_manifests: Sequence[Mapping[str, Any]], events: Sequence[PushEvent]
+) -> dict[str, JSON]:
+    """`{"builds", "failures", "skipped"}`: what the events would build with these BuildRules (a rule
+    whose spec does not validate is reported as a failure of every event)."""
+    entries: list[RuleEntry] = []
+    failures: list[JSON] = []
+    for manifest in rule_manifests:
+        entry = parse_build_rule(manifest)
+        if isinstance(entry, str):
+            name = str((manifest.get("metadata") or {}).get("name", ""))
+            failures.extend({"rule": name, "ref": e.ref, "error": entry} for e in events)
+        else:
+            entries.append(entry)
+    rules = StaticRules(entries)
+    builds: list[JSON] = []
+    skipped: list[JSON] = []
+    for event in events:
+        for repository in rules.repositories:
+            planned = plan_event(rules, "", repository, event)
+            builds.extend(
+                {"rule": b.rule.name, "repository": repository, "ref": event.ref, "tags": list[JSON](b.tags)}
+                for b in planned.builds
+            )
+            failures.extend(planned.failures)
+            skipped.extend(planned.skipped)
+    return {"builds": builds, "failures": failures, "skipped": skipped}

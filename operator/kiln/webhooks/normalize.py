@@ -12,29 +12,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from kiln.api.constants import Provider
-from kiln.webhooks.events import Author, Ignored, Outcome, ParsedDelivery, PushEvent, RefKind
+from kiln.rules.refs import split_ref
+from kiln.webhooks.events import Author, Ignored, ParsedDelivery, PushEvent, RefOutcome
 from kiln.webhooks.payloads import GitCommit
 
 _ZERO_SHA = re.compile(r"^0+$")
 _SKIP_CI = re.compile(r"\[(skip ci|ci skip)\]", re.IGNORECASE)
-_REF_PREFIXES = {"refs/heads/": RefKind.BRANCH, "refs/tags/": RefKind.TAG}
 
 
 def is_null_sha(sha: str | None) -> bool:
     """Providers report the missing side of a created or deleted ref as all zeros (or not at all)."""
     return sha is None or bool(_ZERO_SHA.match(sha))
-
-
-def ref_kind(ref: str) -> RefKind | None:
-    for prefix, kind in _REF_PREFIXES.items():
-        if ref.startswith(prefix) and len(ref) > len(prefix):
-            return kind
-    return None
-
-
-def full_ref(kind: RefKind, name: str) -> str:
-    """Bitbucket reports (type, short name); Kiln works with full refs."""
-    return ("refs/heads/" if kind is RefKind.BRANCH else "refs/tags/") + name
 
 
 def aware(moment: datetime) -> datetime:
@@ -93,7 +81,7 @@ def unhandled_event(provider: Provider, delivery_id: str | None, event: str) -> 
 
 
 def multi_ref_delivery(
-    provider: Provider, delivery_id: str | None, outcomes: Sequence[Outcome]
+    provider: Provider, delivery_id: str | None, outcomes: Sequence[RefOutcome]
 ) -> ParsedDelivery:
     """A Bitbucket delivery: one outcome per reported change (an Ignored when it reports none)."""
     if not outcomes:
@@ -105,8 +93,8 @@ def ref_update_outcome(update: RefUpdate, now: datetime) -> PushEvent | Ignored:
     def ignored(reason: str) -> Ignored:
         return Ignored(update.provider, update.delivery_id, reason, ref=update.ref)
 
-    kind = ref_kind(update.ref)
-    if kind is None:
+    split = split_ref(update.ref)
+    if split is None:
         return ignored("ref is neither a branch nor a tag")
     if update.deleted or is_null_sha(update.after):
         return ignored("ref deleted")
@@ -125,7 +113,7 @@ def ref_update_outcome(update: RefUpdate, now: datetime) -> PushEvent | Ignored:
         clone_url=update.clone_url,
         repository=update.repository,
         ref=update.ref,
-        ref_type=kind,
+        ref_type=split[0],
         commit=update.after,
         before=None if is_null_sha(update.before) else update.before,
         pushed_at=aware(pushed_at),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from kiln.buildrules import buildrule_status
+from kiln.api.status import buildrule_status
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "docs" / "examples"
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography import x509
 
-from kiln import certs
-from kiln.conditions import set_condition
-from kiln.settings import METADATA_CIDR, Settings, SettingsError
+from kiln.api.conditions import set_condition
+from kiln.platform import certs
+from kiln.platform.settings import METADATA_CIDR, Settings, SettingsError
 
 
 def test_settings_from_env_parses_and_normalises_cidrs() -> None:

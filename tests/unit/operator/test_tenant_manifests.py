@@ -6,7 +6,7 @@ import pytest
 
 from kiln.api.namespace import NamespaceSpec
 from kiln.api.validation import validate
-from kiln.settings import Settings
+from kiln.platform.settings import Settings
 from kiln.tenancy import manifests
 
 

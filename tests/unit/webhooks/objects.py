@@ -11,9 +11,9 @@ from datetime import datetime
 from typing import Any
 
 from kiln.api.constants import LABEL_NAMESPACE
+from kiln.receiver.cache import Kind, ResourceCache
 from kiln.webhooks import SharedSecret, WebhookSecret, sign
-from kiln.webhooks.cache import Kind, ResourceCache
-from kiln.webhooks.receiver import CreateRuns, Decision, Delivery, Reply, decide
+from kiln.webhooks.decisions import CreateRuns, Decision, Delivery, Reply, decide
 
 TENANT = "acme"
 NAMESPACE = "kiln-acme"

@@ -17,13 +17,13 @@ import pytest
 
 from kiln.api import BuildRun
 from kiln.api.constants import LABEL_BUILD_RULE, LABEL_NAMESPACE, LABEL_REPOSITORY
+from kiln.receiver.cache import Kind, ResourceCache
 from kiln.webhooks import MAX_BODY_BYTES, GiteeSecret, GitLabSecret, SharedSecret, WebhookSecret
-from kiln.webhooks.cache import Kind, ResourceCache
-from kiln.webhooks.receiver import (
+from kiln.webhooks.decisions import (
     CreateResult,
     CreateRuns,
     CreateStatus,
-    Outcome,
+    DeliveryOutcome,
     buildrun_name,
     conclude,
 )
@@ -71,12 +71,12 @@ def test_cache_not_loaded_to_503(push: bytes, now: datetime) -> None:
     cache = ResourceCache()
     cache.replace(Kind.TENANT, [tenant()])  # some kinds listed, not all
     reply = reply_of(deliver(cache, push, signed("github", push), now))
-    assert (reply.status, reply.outcome) == (503, Outcome.NOT_READY)
+    assert (reply.status, reply.outcome) == (503, DeliveryOutcome.NOT_READY)
 
 
 def test_unknown_provider_to_404(push: bytes, now: datetime) -> None:
     reply = reply_of(deliver(world(), push, signed("github", push), now, provider="sourcehut"))
-    assert (reply.status, reply.outcome) == (404, Outcome.NOT_FOUND)
+    assert (reply.status, reply.outcome) == (404, DeliveryOutcome.NOT_FOUND)
 
 
 def test_unknown_tenant_to_404(push: bytes, now: datetime) -> None:
@@ -146,7 +146,7 @@ def test_repository_without_a_usable_secret_to_401(
 ) -> None:
     cache = fed_cache(tenant(), kubernetes_namespace(), repository(), CHANGES_RULE, *objects)
     reply = reply_of(deliver(cache, push, signed("github", push), now))
-    assert (reply.status, reply.outcome) == (401, Outcome.UNAUTHORIZED)
+    assert (reply.status, reply.outcome) == (401, DeliveryOutcome.UNAUTHORIZED)
     assert expected in str(reply.body["reason"])
 
 
@@ -176,7 +176,7 @@ def test_secret_with_a_trailing_newline_verifies(push: bytes, now: datetime) -> 
 def test_unsigned_delivery_to_401(push: bytes, now: datetime) -> None:
     headers = {"X-GitHub-Event": "push", "X-GitHub-Delivery": "d-1", "Content-Type": "application/json"}
     reply = reply_of(deliver(world(), push, headers, now))
-    assert (reply.status, reply.outcome) == (401, Outcome.UNAUTHORIZED)
+    assert (reply.status, reply.outcome) == (401, DeliveryOutcome.UNAUTHORIZED)
 
 
 def test_bad_signature_to_401(push: bytes, now: datetime) -> None:
@@ -215,7 +215,7 @@ def test_gitlab_signing_token_secret_verifies_the_signature(
 def test_signed_but_malformed_body_to_400(now: datetime) -> None:
     body = b'{"ref": 42}'
     reply = reply_of(deliver(world(), body, signed("github", body), now))
-    assert (reply.status, reply.outcome) == (400, Outcome.BAD_REQUEST)
+    assert (reply.status, reply.outcome) == (400, DeliveryOutcome.BAD_REQUEST)
 
 
 def test_missing_event_header_to_400(push: bytes, now: datetime) -> None:
@@ -225,13 +225,13 @@ def test_missing_event_header_to_400(push: bytes, now: datetime) -> None:
 
 def test_unsupported_content_type_to_415(push: bytes, now: datetime) -> None:
     reply = reply_of(deliver(world(), push, signed("github", push, content_type="text/plain"), now))
-    assert (reply.status, reply.outcome) == (415, Outcome.UNSUPPORTED_MEDIA_TYPE)
+    assert (reply.status, reply.outcome) == (415, DeliveryOutcome.UNSUPPORTED_MEDIA_TYPE)
 
 
 def test_body_over_the_limit_to_413(now: datetime) -> None:
     body = b" " * (MAX_BODY_BYTES + 1)
     reply = reply_of(deliver(world(), body, signed("github", body), now))
-    assert (reply.status, reply.outcome) == (413, Outcome.TOO_LARGE)
+    assert (reply.status, reply.outcome) == (413, DeliveryOutcome.TOO_LARGE)
 
 
 # --- verified deliveries that build nothing --------------------------------------------------------------
@@ -240,7 +240,7 @@ def test_body_over_the_limit_to_413(now: datetime) -> None:
 def test_ping_to_200(shared_payload: Callable[[str], bytes], now: datetime) -> None:
     body = shared_payload("github-ping.json")
     reply = reply_of(deliver(world(), body, signed("github", body, event="ping"), now))
-    assert (reply.status, reply.outcome) == (200, Outcome.PING)
+    assert (reply.status, reply.outcome) == (200, DeliveryOutcome.PING)
 
 
 def test_skip_ci_push_to_200_ignored(push: bytes, now: datetime) -> None:
@@ -248,31 +248,31 @@ def test_skip_ci_push_to_200_ignored(push: bytes, now: datetime) -> None:
     document["head_commit"]["message"] = "docs [skip ci]"
     body = json.dumps(document).encode()
     reply = reply_of(deliver(world(), body, signed("github", body), now))
-    assert (reply.status, reply.outcome) == (200, Outcome.IGNORED)
+    assert (reply.status, reply.outcome) == (200, DeliveryOutcome.IGNORED)
     assert "[skip ci]" in str(reply.body["reason"])
 
 
 def test_branch_deletion_to_200_ignored(push: bytes, now: datetime) -> None:
     body = with_changes(push, deleted=True, after="0" * 40)
     reply = reply_of(deliver(world(), body, signed("github", body), now))
-    assert (reply.status, reply.outcome) == (200, Outcome.IGNORED)
+    assert (reply.status, reply.outcome) == (200, DeliveryOutcome.IGNORED)
 
 
 def test_auto_build_off_to_200(push: bytes, now: datetime) -> None:
     reply = reply_of(deliver(world(auto_build=False), push, signed("github", push), now))
-    assert (reply.status, reply.outcome) == (200, Outcome.AUTO_BUILD_OFF)
+    assert (reply.status, reply.outcome) == (200, DeliveryOutcome.AUTO_BUILD_OFF)
 
 
 def test_no_matching_rule_to_200(push: bytes, now: datetime) -> None:
     reply = reply_of(deliver(world(rules=(MAIN_RULE,)), push, signed("github", push), now))
-    assert (reply.status, reply.outcome) == (200, Outcome.NO_MATCH)
+    assert (reply.status, reply.outcome) == (200, DeliveryOutcome.NO_MATCH)
     assert reply.body["reason"] == "no BuildRule builds refs/heads/changes"
 
 
 def test_rules_of_another_repository_do_not_match(push: bytes, now: datetime) -> None:
     other = build_rule("changes", branch="changes", repository="other")
     reply = reply_of(deliver(world(rules=(other,)), push, signed("github", push), now))
-    assert reply.outcome == Outcome.NO_MATCH
+    assert reply.outcome == DeliveryOutcome.NO_MATCH
 
 
 def test_push_for_another_code_repository_to_400(push: bytes, now: datetime) -> None:
@@ -385,7 +385,7 @@ def test_path_filters_skip_rules(push: bytes, now: datetime) -> None:
     only_src = build_rule("src", branch="changes", paths=["src/**"])
     not_docs = build_rule("no-md", branch="changes", ignorePaths=["**/*.md"])
     reply = reply_of(deliver(world(rules=(only_src, not_docs)), push, signed("github", push), now))
-    assert reply.outcome == Outcome.NO_MATCH
+    assert reply.outcome == DeliveryOutcome.NO_MATCH
     skipped: Any = reply.body["skipped"]
     assert {s["rule"]: s["reason"] for s in skipped} == {
         "src": "no changed file matches spec.paths",
@@ -467,10 +467,11 @@ def test_every_providers_push_builds(
 def test_buildrun_name_is_stable() -> None:
     # Stored names must not change between releases: redeliveries after an upgrade would build twice.
     from kiln.api.constants import Provider
-    from kiln.webhooks.events import PushEvent, RefKind
+    from kiln.rules import RefType
+    from kiln.webhooks.events import PushEvent
 
     event = PushEvent(
-        Provider.GITHUB, "d-1", GITHUB_URL, "o/r", "refs/heads/main", RefKind.BRANCH, GITHUB_COMMIT,
+        Provider.GITHUB, "d-1", GITHUB_URL, "o/r", "refs/heads/main", RefType.BRANCH, GITHUB_COMMIT,
         None, datetime(2020, 1, 1).astimezone(), None, None, None, False, False, None,
     )  # fmt: skip
     assert buildrun_name("main", event, "app") == "main-" + _digest(
@@ -500,7 +501,7 @@ def results(create: CreateRuns, *statuses: CreateStatus) -> dict[str, CreateResu
 
 def test_all_created_to_202_listing_them(planned: CreateRuns) -> None:
     reply = conclude(planned, results(planned, CreateStatus.CREATED, CreateStatus.CREATED))
-    assert (reply.status, reply.outcome) == (202, Outcome.CREATED)
+    assert (reply.status, reply.outcome) == (202, DeliveryOutcome.CREATED)
     runs: Any = reply.body["buildRuns"]
     assert [r["name"] for r in runs] == [r.name for r in planned.runs]
     assert {r["rule"]: r["tags"] for r in runs} == EXPECTED_TAGS
@@ -510,7 +511,7 @@ def test_all_created_to_202_listing_them(planned: CreateRuns) -> None:
 
 def test_all_existing_to_200_duplicate(planned: CreateRuns) -> None:
     reply = conclude(planned, results(planned, CreateStatus.EXISTS, CreateStatus.EXISTS))
-    assert (reply.status, reply.outcome) == (200, Outcome.DUPLICATE)
+    assert (reply.status, reply.outcome) == (200, DeliveryOutcome.DUPLICATE)
 
 
 def test_some_created_some_existing_to_202(planned: CreateRuns) -> None:
@@ -521,10 +522,10 @@ def test_some_created_some_existing_to_202(planned: CreateRuns) -> None:
 
 def test_any_unavailable_to_503_so_the_host_redelivers(planned: CreateRuns) -> None:
     reply = conclude(planned, results(planned, CreateStatus.CREATED, CreateStatus.UNAVAILABLE))
-    assert (reply.status, reply.outcome) == (503, Outcome.UNAVAILABLE)
+    assert (reply.status, reply.outcome) == (503, DeliveryOutcome.UNAVAILABLE)
     assert conclude(planned, {}).status == 503  # nothing attempted
 
 
 def test_refused_create_to_500(planned: CreateRuns) -> None:
     reply = conclude(planned, results(planned, CreateStatus.CREATED, CreateStatus.REJECTED))
-    assert (reply.status, reply.outcome) == (500, Outcome.FAILED)
+    assert (reply.status, reply.outcome) == (500, DeliveryOutcome.FAILED)

@@ -13,10 +13,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from kiln.receiver.app import JsonFormatter, KubeCreator, ServerThread, make_app
+from kiln.receiver.cache import ResourceCache
 from kiln.webhooks import MAX_BODY_BYTES
-from kiln.webhooks.app import JsonFormatter, KubeCreator, ServerThread, make_app
-from kiln.webhooks.cache import ResourceCache
-from kiln.webhooks.receiver import CreateResult, CreateStatus, PlannedRun
+from kiln.webhooks.decisions import CreateResult, CreateStatus, PlannedRun
 from tests.unit.webhooks.objects import EXPECTED_TAGS, signed, world
 
 HOOK = "/hooks/github/acme/app"
@@ -146,7 +146,7 @@ def test_logs_never_contain_the_secret(push: bytes, caplog: pytest.LogCaptureFix
                 assert error.code == 401
     records = [r for r in caplog.records if r.name == "kiln.webhooks"]
     assert len(records) == 2
-    from kiln.webhooks.app import JsonFormatter
+    from kiln.receiver.app import JsonFormatter
 
     text = "\n".join(JsonFormatter().format(r) for r in caplog.records)
     assert '"outcome": "created"' in text

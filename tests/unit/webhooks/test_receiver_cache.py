@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from kiln.receiver.cache import Kind, ResourceCache
 from kiln.rules import BuildPlan, MatchTimeout, PlanBudgetExceeded, Push
-from kiln.webhooks.cache import Kind, ResourceCache
 from kiln.webhooks.paths import PathFilter, glob_to_regex
 from tests.unit.webhooks.objects import (
     NAMESPACE,

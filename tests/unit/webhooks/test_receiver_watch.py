@@ -10,8 +10,8 @@ from typing import Any
 
 from prometheus_client import REGISTRY
 
-from kiln.webhooks.cache import Kind, ResourceCache
-from kiln.webhooks.watch import Source, Watcher
+from kiln.receiver.cache import Kind, ResourceCache
+from kiln.receiver.watch import Source, Watcher
 from tests.unit.webhooks.objects import NAMESPACE, build_rule
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from kiln.rules import RefType
 from kiln.webhooks import (
     GiteeSecret,
     GitLabSecret,
@@ -22,7 +23,6 @@ from kiln.webhooks import (
     Ping,
     Provider,
     PushEvent,
-    RefKind,
     SharedSecret,
     WebhookSecret,
     dispatch,
@@ -306,8 +306,8 @@ def test_bitbucket_cloud_several_changes_to_one_outcome_each(
     delivery = deliver_variant(shared_payload, "bitbucket", mutate, now)
     assert delivery.delivery_id == "d-1"
     update, tag = delivery.events
-    assert (update.ref, update.ref_type, update.created) == ("refs/heads/master", RefKind.BRANCH, False)
-    assert (tag.ref, tag.ref_type, tag.created, tag.before) == ("refs/tags/v1.2.0", RefKind.TAG, True, None)
+    assert (update.ref, update.ref_type, update.created) == ("refs/heads/master", RefType.BRANCH, False)
+    assert (tag.ref, tag.ref_type, tag.created, tag.before) == ("refs/tags/v1.2.0", RefType.TAG, True, None)
     assert tag.commit == update.commit == "141977fedf5cf35aa290ac87d4b5177ac4cd9de1"
     assert [(i.ref, i.reason) for i in delivery.ignored] == [
         ("refs/heads/old-feature", "ref deleted"),
@@ -429,7 +429,7 @@ def test_bitbucket_server_several_changes_to_one_outcome_each(
     delivery = deliver_variant(shared_payload, "bitbucket-server", mutate, now)
     update, tag = delivery.events
     assert (update.ref, update.created, update.message) == ("refs/heads/master", False, "Bump version")
-    assert (tag.ref, tag.ref_type, tag.created, tag.before) == ("refs/tags/v1.0", RefKind.TAG, True, None)
+    assert (tag.ref, tag.ref_type, tag.created, tag.before) == ("refs/tags/v1.0", RefType.TAG, True, None)
     assert [(i.ref, i.reason) for i in delivery.ignored] == [("refs/heads/gone", "ref deleted")]
 
 

@@ -27,13 +27,12 @@ from aiohttp import web
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from kiln import metrics
 from kiln.api.constants import BUILD_RUN, GROUP, VERSION, Provider
-from kiln.kube import load_api_client
-from kiln.webhooks.cache import ResourceCache
-from kiln.webhooks.events import JSON
-from kiln.webhooks.provider import MAX_BODY_BYTES
-from kiln.webhooks.receiver import (
+from kiln.platform.kube import load_api_client
+from kiln.receiver import metrics
+from kiln.receiver.cache import ResourceCache
+from kiln.receiver.watch import Watches
+from kiln.webhooks.decisions import (
     CacheView,
     CreateResult,
     CreateRuns,
@@ -47,7 +46,8 @@ from kiln.webhooks.receiver import (
     method_not_allowed,
     too_large,
 )
-from kiln.webhooks.watch import Watches
+from kiln.webhooks.events import JSON
+from kiln.webhooks.provider import MAX_BODY_BYTES
 
 log = logging.getLogger("kiln.webhooks")
 

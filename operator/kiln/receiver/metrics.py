@@ -12,7 +12,7 @@ from prometheus_client import (
 )
 
 # Label values are bounded: the provider comes from a fixed set (anything else is `unknown`), the
-# outcome from kiln.webhooks.receiver.Outcome. Tenants and repositories stay out (cardinality).
+# outcome from kiln.webhooks.decisions.DeliveryOutcome. Tenants and repositories stay out (cardinality).
 WEBHOOK_REQUESTS = Counter(
     "kiln_webhook_requests_total",
     "Webhook deliveries answered, by provider and outcome.",

@@ -17,9 +17,9 @@ from typing import Any
 
 from kubernetes import client
 
-from kiln import metrics
 from kiln.api.constants import BUILD_RULE, GROUP, LABEL_NAMESPACE, NAMESPACE, REPOSITORY, VERSION
-from kiln.webhooks.cache import Kind, ResourceCache
+from kiln.receiver import metrics
+from kiln.receiver.cache import Kind, ResourceCache
 
 log = logging.getLogger(__name__)
 

@@ -36,9 +36,9 @@ from kiln.api.constants import (
     Provider,
 )
 from kiln.rules import BuildPlan, PlannedBuild, Push, RuleFailure
-from kiln.webhooks.cache import RepositoryEntry
 from kiln.webhooks.config import GiteeSecret, GitLabSecret, SharedSecret, WebhookSecret
 from kiln.webhooks.dispatch import dispatch, provider_spec
+from kiln.webhooks.entries import RepositoryEntry
 from kiln.webhooks.errors import WebhookError
 from kiln.webhooks.events import JSON, Ignored, PushEvent
 from kiln.webhooks.paths import PathFilter
@@ -50,9 +50,13 @@ MAX_LABEL_VALUE_LENGTH = 63
 # Bounds on what a push copies into the BuildRun, so a huge push cannot exceed the API's object size.
 MAX_MESSAGE_LENGTH = 4096
 MAX_CHANGED_FILES = 1000
+# Total pattern-matching time of one push, over all the Repository's pattern rules: each pattern
+# may take up to the per-pattern limit, and a tenant with many backtracking rules must not keep a
+# worker busy for seconds. Rules not tried within it are reported as failures (PlanBudgetExceeded).
+DEFAULT_PLAN_BUDGET = 0.25
 
 
-class Outcome(enum.StrEnum):
+class DeliveryOutcome(enum.StrEnum):
     """How a delivery was answered: the `outcome` label of the metrics and of the logs."""
 
     CREATED = "created"
@@ -74,11 +78,11 @@ class Outcome(enum.StrEnum):
 
 
 _ERROR_OUTCOMES = {
-    400: Outcome.BAD_REQUEST,
-    401: Outcome.UNAUTHORIZED,
-    404: Outcome.NOT_FOUND,
-    413: Outcome.TOO_LARGE,
-    415: Outcome.UNSUPPORTED_MEDIA_TYPE,
+    400: DeliveryOutcome.BAD_REQUEST,
+    401: DeliveryOutcome.UNAUTHORIZED,
+    404: DeliveryOutcome.NOT_FOUND,
+    413: DeliveryOutcome.TOO_LARGE,
+    415: DeliveryOutcome.UNSUPPORTED_MEDIA_TYPE,
 }
 
 
@@ -98,24 +102,26 @@ class Reply:
     """The HTTP answer: status, JSON body (always with `outcome` and `reason`)."""
 
     status: int
-    outcome: Outcome
+    outcome: DeliveryOutcome
     body: dict[str, JSON]
 
     @classmethod
-    def of(cls, status: int, outcome: Outcome, reason: str, **extra: JSON) -> Reply:
+    def of(cls, status: int, outcome: DeliveryOutcome, reason: str, **extra: JSON) -> Reply:
         return cls(status, outcome, {"outcome": outcome.value, "reason": reason, **extra})
 
 
 def error_reply(error: WebhookError) -> Reply:
-    return Reply.of(error.status, _ERROR_OUTCOMES.get(error.status, Outcome.BAD_REQUEST), error.reason)
+    return Reply.of(
+        error.status, _ERROR_OUTCOMES.get(error.status, DeliveryOutcome.BAD_REQUEST), error.reason
+    )
 
 
 def method_not_allowed(method: str) -> Reply:
-    return Reply.of(405, Outcome.METHOD_NOT_ALLOWED, f"{method} is not allowed: webhooks are POSTed")
+    return Reply.of(405, DeliveryOutcome.METHOD_NOT_ALLOWED, f"{method} is not allowed: webhooks are POSTed")
 
 
 def too_large(limit: int) -> Reply:
-    return Reply.of(413, Outcome.TOO_LARGE, f"body larger than {limit} bytes")
+    return Reply.of(413, DeliveryOutcome.TOO_LARGE, f"body larger than {limit} bytes")
 
 
 def internal_error(error: BaseException) -> Reply:
@@ -123,7 +129,7 @@ def internal_error(error: BaseException) -> Reply:
     message may quote the request, and the reply goes back to the code host."""
     return Reply.of(
         500,
-        Outcome.ERROR,
+        DeliveryOutcome.ERROR,
         f"the receiver failed unexpectedly ({type(error).__name__}); it is logged, and a redelivery "
         "may succeed",
     )
@@ -177,7 +183,7 @@ class RulesView(Protocol):
 
 
 class CacheView(RulesView, Protocol):
-    """What `decide` reads of the cluster (`kiln.webhooks.cache.ResourceCache` implements it)."""
+    """What `decide` reads of the cluster (`kiln.receiver.cache.ResourceCache` implements it)."""
 
     @property
     def ready(self) -> bool: ...
@@ -368,31 +374,35 @@ def _plan_runs(
 def decide(delivery: Delivery, view: CacheView, now: datetime) -> Decision:
     """The answer to a delivery, or the BuildRuns to create for it. Never raises for request content."""
     if not view.ready:
-        return Reply.of(503, Outcome.NOT_READY, "the receiver is still loading its cache; retry later")
+        return Reply.of(
+            503, DeliveryOutcome.NOT_READY, "the receiver is still loading its cache; retry later"
+        )
     try:
         provider_spec(delivery.provider)
     except WebhookError as error:
         return error_reply(error)
     namespace = view.tenant_namespace(delivery.tenant)
     if namespace is None:
-        return Reply.of(404, Outcome.NOT_FOUND, f"no Kiln Namespace {delivery.tenant!r}")
+        return Reply.of(404, DeliveryOutcome.NOT_FOUND, f"no Kiln Namespace {delivery.tenant!r}")
     repo = view.repository(namespace, delivery.repository)
     if repo is None:
         return Reply.of(
-            404, Outcome.NOT_FOUND, f"no Repository {delivery.repository!r} in {delivery.tenant!r}"
+            404, DeliveryOutcome.NOT_FOUND, f"no Repository {delivery.repository!r} in {delivery.tenant!r}"
         )
     if repo.problem is not None:
-        return Reply.of(404, Outcome.NOT_FOUND, f"Repository {repo.name!r} is invalid: {repo.problem}")
+        return Reply.of(
+            404, DeliveryOutcome.NOT_FOUND, f"Repository {repo.name!r} is invalid: {repo.problem}"
+        )
     if repo.provider != delivery.provider:
         return Reply.of(
             404,
-            Outcome.NOT_FOUND,
+            DeliveryOutcome.NOT_FOUND,
             f"Repository {repo.name!r} is a {repo.provider} repository: deliver to "
             f"/hooks/{repo.provider}/{delivery.tenant}/{repo.name}",
         )
     secret = _resolve_secret(view, repo, delivery.provider)
     if isinstance(secret, str):
-        return Reply.of(401, Outcome.UNAUTHORIZED, secret)
+        return Reply.of(401, DeliveryOutcome.UNAUTHORIZED, secret)
     try:
         parsed = dispatch(delivery.provider, delivery.headers, delivery.body, secret, now)
     except WebhookError as error:
@@ -401,24 +411,24 @@ def decide(delivery: Delivery, view: CacheView, now: datetime) -> Decision:
     # From here on the delivery is authentic: answers name its id, so logs and hosts can match them.
     known: dict[str, JSON] = {"deliveryId": parsed.delivery_id}
     if parsed.ping is not None:
-        return Reply.of(200, Outcome.PING, "ping received", ping=parsed.ping.to_json(), **known)
+        return Reply.of(200, DeliveryOutcome.PING, "ping received", ping=parsed.ping.to_json(), **known)
     events = parsed.events
     ignored = parsed.ignored
     if not events:
         reasons = "; ".join(i.reason for i in ignored) or "nothing to build"
-        return Reply.of(200, Outcome.IGNORED, reasons, ignored=_ignored_json(ignored), **known)
+        return Reply.of(200, DeliveryOutcome.IGNORED, reasons, ignored=_ignored_json(ignored), **known)
     mismatch = repository_mismatch(events[0], repo)
     if mismatch is not None:
-        return Reply.of(400, Outcome.BAD_REQUEST, mismatch, **known)
+        return Reply.of(400, DeliveryOutcome.BAD_REQUEST, mismatch, **known)
     if not repo.auto_build:
         reason = f"Repository {repo.name!r} has spec.build.autoBuild off"
-        return Reply.of(200, Outcome.AUTO_BUILD_OFF, reason, **known)
+        return Reply.of(200, DeliveryOutcome.AUTO_BUILD_OFF, reason, **known)
 
     runs, report = _plan_runs(view, namespace, delivery.tenant, repo, events)
     report.update(known, ignored=_ignored_json(ignored))
     if not runs:
         refs = ", ".join(e.ref for e in events)
-        return Reply.of(200, Outcome.NO_MATCH, f"no BuildRule builds {refs}", **report)
+        return Reply.of(200, DeliveryOutcome.NO_MATCH, f"no BuildRule builds {refs}", **report)
     return CreateRuns(namespace, tuple(runs), report)
 
 
@@ -442,13 +452,18 @@ def conclude(create: CreateRuns, results: Mapping[str, CreateResult]) -> Reply:
     extra: dict[str, JSON] = {"buildRuns": runs, **create.report}
     if CreateStatus.UNAVAILABLE in statuses:
         return Reply.of(
-            503, Outcome.UNAVAILABLE, f"the Kubernetes API server cannot be reached: {details}", **extra
+            503,
+            DeliveryOutcome.UNAVAILABLE,
+            f"the Kubernetes API server cannot be reached: {details}",
+            **extra,
         )
     if CreateStatus.REJECTED in statuses:
         return Reply.of(
-            500, Outcome.FAILED, f"the Kubernetes API server refused a BuildRun: {details}", **extra
+            500, DeliveryOutcome.FAILED, f"the Kubernetes API server refused a BuildRun: {details}", **extra
         )
     if CreateStatus.CREATED in statuses:
         created = sum(1 for result in resolved.values() if result.status is CreateStatus.CREATED)
-        return Reply.of(202, Outcome.CREATED, f"{created} BuildRun(s) created", **extra)
-    return Reply.of(200, Outcome.DUPLICATE, "duplicate delivery: its BuildRuns exist already", **extra)
+        return Reply.of(202, DeliveryOutcome.CREATED, f"{created} BuildRun(s) created", **extra)
+    return Reply.of(
+        200, DeliveryOutcome.DUPLICATE, "duplicate delivery: its BuildRuns exist already", **extra
+    )

@@ -1,4 +1,4 @@
-"""The webhook receiver's in-memory view of the cluster, fed by list+watch (see `kiln.webhooks.watch`).
+"""The webhook receiver's in-memory view of the cluster, fed by list+watch (see `kiln.receiver.watch`).
 
 `ResourceCache` holds what a delivery needs, so answering one costs no API call: Kiln Namespaces
 (tenant -> Kubernetes namespace), the Kubernetes namespaces labelled for a tenant, Repositories,
@@ -19,35 +19,26 @@ import binascii
 import enum
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
-from pydantic import ValidationError
-
-from kiln.api import BuildRule, KilnObject, Repository
-from kiln.api.buildrule import buildrule_to_rule
-from kiln.api.constants import API_VERSION, LABEL_NAMESPACE, GiteeMode, tenant_namespace
-
-# No public equivalents: how admission words a pydantic error, and a body's spec as a mapping.
-from kiln.api.validation import _problem, _spec, format_problems
 from kiln.rules import DEFAULT_MATCH_TIMEOUT, BuildPlan, Push, RepositoryRules, Rule, RuleIndex
+from kiln.webhooks.decisions import DEFAULT_PLAN_BUDGET
+from kiln.webhooks.entries import (
+    Key,
+    Object,
+    RepositoryEntry,
+    RuleEntry,
+    key_of,
+    parse_build_rule,
+    parse_namespace,
+    parse_repository,
+    parse_secret,
+    parse_tenant,
+)
 from kiln.webhooks.paths import NO_FILTER, PathFilter
 
 log = logging.getLogger(__name__)
-
-Object = Mapping[str, Any]
-Key = tuple[str, str]  # (Kubernetes namespace, name); namespace "" for cluster-scoped kinds
-
-# The Secret a Repository without spec.source.webhook.secretRef is verified with:
-# `<metadata.name>-webhook`, key `token`. Its user creates it (docs/webhooks.md): no controller
-# generates it yet, so a missing one refuses deliveries with 401 naming it.
-DEFAULT_SECRET_SUFFIX = "-webhook"
-DEFAULT_SECRET_KEY = "token"
-# Total pattern-matching time of one push, over all the Repository's pattern rules: each pattern
-# may take up to the per-pattern limit, and a tenant with many backtracking rules must not keep a
-# worker busy for seconds. Rules not tried within it are reported as failures (PlanBudgetExceeded).
-DEFAULT_PLAN_BUDGET = 0.25
 
 
 class Kind(enum.StrEnum):
@@ -58,124 +49,6 @@ class Kind(enum.StrEnum):
     REPOSITORY = "repositories"
     BUILD_RULE = "buildrules"
     SECRET = "secrets"
-
-
-@dataclass(frozen=True, slots=True)
-class RepositoryEntry:
-    """What the receiver needs of a Repository; `problem` is set when its spec does not validate."""
-
-    namespace: str
-    name: str
-    provider: str
-    url: str
-    auto_build: bool
-    secret_name: str
-    secret_key: str
-    gitee_mode: GiteeMode
-    problem: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RuleEntry:
-    """A BuildRule as the receiver plans with it (its pattern is compiled by the `RuleIndex`)."""
-
-    rule: Rule
-    filter: PathFilter
-
-
-def _key(obj: Object) -> Key:
-    meta = obj.get("metadata") or {}
-    return str(meta.get("namespace") or ""), str(meta.get("name") or "")
-
-
-KilnObjectT = TypeVar("KilnObjectT", bound=KilnObject)
-
-
-def _checked(model: type[KilnObjectT], obj: Object) -> KilnObjectT | str:
-    """The object through its API model, or its problems worded as admission words them.
-
-    Only the spec is checked: metadata is the API server's and status the operator's, and neither
-    should cost a Repository its deliveries. The rules engine's own checks of a BuildRule (what
-    `kiln.api.validation.validate` adds) are left out on purpose: a rule they would refuse stays in,
-    and every push it could select reports why it failed.
-    """
-    try:
-        return model.model_validate({"apiVersion": API_VERSION, "kind": model.INFO.kind, "spec": _spec(obj)})
-    except ValidationError as error:
-        return format_problems([_problem(e) for e in error.errors()])
-
-
-def _deleting(obj: Object) -> bool:
-    return bool((obj.get("metadata") or {}).get("deletionTimestamp"))
-
-
-def parse_tenant(obj: Object) -> str | None:
-    """The Kubernetes namespace a Kiln Namespace owns; None while it is being deleted (its namespace
-    goes with it, and BuildRuns created there now would be refused)."""
-    if _deleting(obj):
-        return None
-    name = _key(obj)[1]
-    configured = _spec(obj).get("kubernetesNamespace")
-    return tenant_namespace(name, str(configured) if configured else None)
-
-
-def parse_namespace(obj: Object) -> str | None:
-    """The tenant a Kubernetes namespace is labelled for, if any."""
-    labels = (obj.get("metadata") or {}).get("labels") or {}
-    tenant = labels.get(LABEL_NAMESPACE)
-    return str(tenant) if tenant else None
-
-
-def parse_repository(obj: Object) -> RepositoryEntry | None:
-    """What the receiver needs of a Repository; None while it is being deleted."""
-    if _deleting(obj):
-        return None
-    namespace, name = _key(obj)
-    checked = _checked(Repository, obj)
-    if isinstance(checked, str):
-        source = _spec(obj).get("source")
-        source = source if isinstance(source, Mapping) else {}
-        return RepositoryEntry(
-            namespace,
-            name,
-            str(source.get("provider", "")),
-            str(source.get("url", "")),
-            auto_build=False,
-            secret_name="",
-            secret_key="",
-            gitee_mode=GiteeMode.SIGNATURE,
-            problem=checked,
-        )
-    spec = checked.spec
-    ref = spec.source.webhook.secret_ref
-    return RepositoryEntry(
-        namespace,
-        name,
-        spec.source.provider.value,
-        spec.source.url,
-        spec.build.auto_build,
-        ref.name if ref else f"{name}{DEFAULT_SECRET_SUFFIX}",
-        ref.key if ref else DEFAULT_SECRET_KEY,
-        spec.source.webhook.gitee_mode,
-    )
-
-
-def parse_build_rule(obj: Object) -> RuleEntry | None:
-    """The rule, or None for a spec that does not validate (it can match nothing)."""
-    namespace, name = _key(obj)
-    checked = _checked(BuildRule, obj)
-    if isinstance(checked, str):
-        log.warning("BuildRule %s/%s ignored, its spec is invalid: %s", namespace, name, checked)
-        return None
-    spec = checked.spec
-    rule = buildrule_to_rule(name, spec)
-    return RuleEntry(rule, PathFilter.of(spec.paths, spec.ignore_paths))
-
-
-def parse_secret(obj: Object) -> dict[str, str]:
-    """The Secret's data, still base64-encoded: most Secrets are never read, so decoding waits."""
-    data = obj.get("data") or {}
-    return {str(k): str(v) for k, v in data.items()}
 
 
 T = TypeVar("T")
@@ -190,7 +63,7 @@ class _Store(Generic[T]):
         self.synced = False
 
     def put(self, obj: Object) -> None:
-        key = _key(obj)
+        key = key_of(obj)
         value = self._parse(obj)
         self.delete(key)
         if value is not None:
@@ -221,9 +94,18 @@ class _RuleStore(_Store[RuleEntry]):
     rule name): a push is planned against its Repository's rules only."""
 
     def __init__(self, match_timeout: float) -> None:
-        super().__init__(parse_build_rule)
+        super().__init__(self._parse_rule)
         self._match_timeout = match_timeout
         self.indexes: dict[str, RuleIndex] = {}
+
+    @staticmethod
+    def _parse_rule(obj: Object) -> RuleEntry | None:
+        entry = parse_build_rule(obj)
+        if isinstance(entry, str):
+            namespace, name = key_of(obj)
+            log.warning("BuildRule %s/%s ignored, its spec is invalid: %s", namespace, name, entry)
+            return None
+        return entry
 
     def snapshot(self, namespace: str, repository: str) -> RepositoryRules:
         """The Repository's rules as of now; built on the first push after a change, then reused."""
@@ -281,7 +163,7 @@ class ResourceCache:
             if event_type in ("ADDED", "MODIFIED"):
                 store.put(obj)
             elif event_type == "DELETED":
-                store.delete(_key(obj))
+                store.delete(key_of(obj))
 
     @property
     def ready(self) -> bool:

@@ -7,9 +7,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kiln.api.buildrule import BuildRule, buildrule_to_rule
+from kiln.api.conditions import Condition, set_condition
 from kiln.api.constants import BUILD_RULE, ConditionType
 from kiln.api.validation import format_problems, validate
-from kiln.conditions import Condition, set_condition
 from kiln.rules import manual_build
 
 

@@ -14,13 +14,13 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
+from kiln.api.conditions import Condition, set_condition
 from kiln.api.constants import API_VERSION, LABEL_NAMESPACE, REPOSITORY, ConditionType
 from kiln.api.namespace import NamespaceSpec
 from kiln.api.validation import field_path, format_problems
-from kiln.conditions import Condition, set_condition
-from kiln.kube import Kube
+from kiln.platform.kube import Kube
+from kiln.platform.settings import Settings
 from kiln.rules.types import Problem
-from kiln.settings import Settings
 from kiln.tenancy import manifests
 
 
@@ -32,7 +32,7 @@ class Event:
 
 
 @dataclass(slots=True)
-class Outcome:
+class ReconcileResult:
     """What a reconcile decided: the status to write and the Events to post."""
 
     status: dict[str, Any]
@@ -52,11 +52,11 @@ def _outcome(
     reason: str,
     message: str,
     **status: Any,
-) -> Outcome:
+) -> ReconcileResult:
     conditions = set_condition(
         previous, ConditionType.READY, "True" if ready else "False", reason, message, generation
     )
-    outcome = Outcome({"conditions": conditions, "observedGeneration": generation, **status})
+    outcome = ReconcileResult({"conditions": conditions, "observedGeneration": generation, **status})
     if not ready:
         outcome.events.append(Event("Warning", reason, message))
     return outcome
@@ -78,7 +78,7 @@ def reconcile_tenant(
     spec: Mapping[str, Any],
     generation: int | None = None,
     conditions: Sequence[Condition] | None = None,
-) -> Outcome:
+) -> ReconcileResult:
     parsed = parse_spec(spec)
     if isinstance(parsed, str):
         return _outcome(conditions, generation, False, "InvalidSpec", parsed)
