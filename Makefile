@@ -48,6 +48,7 @@ lint:
 	$(VENV)/bin/ruff check operator tests bench
 	$(VENV)/bin/ruff format --check operator tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 up:
 	@hack/control-plane.sh start >/dev/null

@@ -92,12 +92,10 @@ def _parse_time(text: str | None) -> datetime:
 
 
 def _rule_test(args: argparse.Namespace) -> int:
-    from kiln.api.buildrule import BuildRule, buildrule_to_rule
+    from kiln.api.buildrule import BuildRule
     from kiln.rules import rule_test_report
 
-    manifest = _load_manifest(args.file, "BuildRule")
-    rule_obj = BuildRule.model_validate(manifest)
-    rule = buildrule_to_rule(str(rule_obj.metadata.get("name", "")), rule_obj.spec)
+    rule = BuildRule.model_validate(_load_manifest(args.file, "BuildRule")).to_rule()
     try:
         report = rule_test_report(rule, args.ref, args.commit, _parse_time(args.pushed_at))
     except ValueError as error:

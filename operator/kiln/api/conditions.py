@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-Condition = dict[str, Any]
+ConditionDict = dict[str, Any]  # a condition in its wire shape (`kiln.api.common.Condition` is the model)
 
 
 def now_iso() -> str:
@@ -14,18 +14,18 @@ def now_iso() -> str:
 
 
 def set_condition(
-    conditions: Sequence[Condition] | None,
+    conditions: Sequence[ConditionDict] | None,
     type_: str,
     status: str,
     reason: str,
     message: str = "",
     observed_generation: int | None = None,
     now: str | None = None,
-) -> list[Condition]:
+) -> list[ConditionDict]:
     """Return conditions with `type_` set; lastTransitionTime moves only when the status changes."""
     previous = next((c for c in conditions or () if c.get("type") == type_), None)
     changed = previous is None or previous.get("status") != status
-    condition: Condition = {
+    condition: ConditionDict = {
         "type": type_,
         "status": status,
         "reason": reason,
@@ -38,5 +38,5 @@ def set_condition(
     return [*others, condition]
 
 
-def get_condition(conditions: Sequence[Condition] | None, type_: str) -> Condition | None:
+def get_condition(conditions: Sequence[ConditionDict] | None, type_: str) -> ConditionDict | None:
     return next((c for c in conditions or () if c.get("type") == type_), None)

@@ -6,17 +6,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from kiln.api.buildrule import BuildRule, buildrule_to_rule
-from kiln.api.conditions import Condition, set_condition
+from kiln.api.buildrule import BuildRule
+from kiln.api.conditions import ConditionDict, set_condition
 from kiln.api.constants import BUILD_RULE, ConditionType
 from kiln.api.validation import format_problems, validate
 from kiln.rules import manual_build
 
 
-def buildrule_status(body: Mapping[str, Any], conditions: Sequence[Condition] | None) -> dict[str, Any]:
+def buildrule_status(body: Mapping[str, Any], conditions: Sequence[ConditionDict] | None) -> dict[str, Any]:
     """Status of a BuildRule: `Valid` condition, `manualBuild` and its reason, observedGeneration."""
     generation = (body.get("metadata") or {}).get("generation")
-    problems = validate(BUILD_RULE.kind, {k: v for k, v in body.items() if k != "status"})
+    user_written = {k: v for k, v in body.items() if k != "status"}
+    problems = validate(BUILD_RULE.kind, user_written)
     if problems:
         return {
             "conditions": set_condition(
@@ -26,8 +27,7 @@ def buildrule_status(body: Mapping[str, Any], conditions: Sequence[Condition] | 
             "manualBuildReason": None,
             "observedGeneration": generation,
         }
-    rule_obj = BuildRule.model_validate({k: v for k, v in body.items() if k != "status"})
-    decision = manual_build(buildrule_to_rule(str(rule_obj.metadata.get("name", "")), rule_obj.spec))
+    decision = manual_build(BuildRule.model_validate(user_written).to_rule())
     return {
         "conditions": set_condition(conditions, ConditionType.VALID, "True", "Valid", "", generation),
         "manualBuild": decision.status,

@@ -10,7 +10,8 @@ from typing import Any
 
 import kopf
 
-from kiln.api.constants import BUILD_RULE, GROUP, VERSION
+from kiln.api.conditions import get_condition
+from kiln.api.constants import BUILD_RULE, GROUP, VERSION, ConditionType
 from kiln.api.status import buildrule_status
 
 
@@ -20,6 +21,6 @@ from kiln.api.status import buildrule_status
 def buildrule_reconcile(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, **_: Any) -> None:
     new = buildrule_status(body, list(status.get("conditions") or []))
     patch.status.update(new)
-    valid = next(c for c in new["conditions"] if c["type"] == "Valid")
-    if valid["status"] == "False":
+    valid = get_condition(new["conditions"], ConditionType.VALID)
+    if valid is not None and valid["status"] == "False":
         kopf.warn(body, reason=valid["reason"], message=valid["message"])

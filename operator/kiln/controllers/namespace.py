@@ -1,4 +1,8 @@
-"""Namespace controller: thin kopf handlers around `kiln.reconcile.tenant`."""
+"""Namespace controller: thin kopf handlers around `kiln.reconcile.tenant`.
+
+The index holds each Kiln Namespace as a parsed `Tenant`, so events on its children, its push
+Secret and its Repositories find it; every path reconciles through `_sync`.
+"""
 
 from __future__ import annotations
 
@@ -8,123 +12,60 @@ import kopf
 from kubernetes.client.exceptions import ApiException
 
 from kiln.api.constants import API_VERSION, GROUP, LABEL_NAMESPACE, NAMESPACE, REPOSITORY, VERSION
-from kiln.api.namespace import NamespaceSpec
 from kiln.controllers.runtime import Runtime
-from kiln.reconcile.tenant import (
-    ReconcileResult,
-    delete_tenant,
-    parse_spec,
-    push_secret_source,
-    reconcile_tenant,
-)
-from kiln.tenancy import manifests
+from kiln.reconcile.tenant import child_needs_repair, delete_tenant, reconcile_tenant
+from kiln.tenancy.tenant import Tenant
 
 RESYNC_SECONDS = 60.0
-Tenants = kopf.Index[str, dict[str, Any]]
+Tenants = kopf.Index[str, Tenant]
 
 
-def _post(body: Any, outcome: ReconcileResult) -> None:
-    for event in outcome.events:
-        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+def _tenant(body: kopf.Body, memo: Runtime) -> Tenant:
+    return Tenant.of(body, memo.settings, memo.settings.operator_namespace)
 
 
 @kopf.index(GROUP, VERSION, NAMESPACE.plural)
-def tenants(
-    name: str, body: kopf.Body, meta: kopf.Meta, memo: Runtime, **_: Any
-) -> dict[str, dict[str, Any]]:
+def tenants(name: str, body: kopf.Body, memo: Runtime, **_: Any) -> dict[str, Tenant]:
     """Kiln Namespaces by name, so events on other objects can find and reconcile their tenant."""
-    spec = dict(body.get("spec") or {})
-    entry: dict[str, Any] = {
-        "uid": meta.uid,
-        "spec": spec,
-        "generation": meta.get("generation"),
-        "conditions": list((body.get("status") or {}).get("conditions") or []),
-        "deleting": meta.get("deletionTimestamp") is not None,
-        "kubernetesNamespace": None,
-        "pushSecret": None,
-        "desired": {},
-    }
-    parsed = parse_spec(spec)
-    if not isinstance(parsed, str):
-        entry["kubernetesNamespace"] = manifests.kubernetes_namespace_name(name, parsed)
-        entry["pushSecret"] = push_secret_source(parsed, memo.settings)
-        entry["desired"] = _desired_children(name, parsed, memo)
-    return {name: entry}
+    return {name: _tenant(body, memo)}
 
 
-def _desired_children(name: str, spec: NamespaceSpec, memo: Runtime) -> dict[tuple[str, str], dict[str, Any]]:
-    """The children as the builders make them, by (kind, name): what drift is measured against."""
-    try:
-        built = [manifests.namespace(name, spec), *manifests.tenant_objects(name, spec, memo.settings)]
-    except ValueError:
-        return {}
-    return {(m["kind"], m["metadata"]["name"]): m for m in built}
+def _sync(tenant: Tenant, memo: Runtime) -> None:
+    """Reconcile, write the status, post the Events: the one path of every handler here."""
+    outcome = reconcile_tenant(memo.kube, memo.settings, tenant)
+    memo.kube.patch_status(API_VERSION, NAMESPACE.kind, tenant.name, None, outcome.status)
+    for event in outcome.events:
+        kopf.event(tenant.object_ref, type=event.type, reason=event.reason, message=event.message)
 
 
 @kopf.on.resume(GROUP, VERSION, NAMESPACE.plural)
 @kopf.on.create(GROUP, VERSION, NAMESPACE.plural)
 @kopf.on.update(GROUP, VERSION, NAMESPACE.plural, field="spec")
 @kopf.timer(GROUP, VERSION, NAMESPACE.plural, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
-def namespace_reconcile(
-    name: str,
-    spec: kopf.Spec,
-    meta: kopf.Meta,
-    status: kopf.Status,
-    body: kopf.Body,
-    patch: kopf.Patch,
-    memo: Runtime,
-    **_: Any,
-) -> None:
-    if meta.get("deletionTimestamp"):
-        return
-    outcome = reconcile_tenant(
-        memo.kube,
-        memo.settings,
-        name,
-        meta.uid,
-        dict(spec),
-        meta.get("generation"),
-        list(status.get("conditions") or []),
-    )
-    patch.status.update(outcome.status)
-    _post(body, outcome)
+def namespace_reconcile(body: kopf.Body, memo: Runtime, **_: Any) -> None:
+    tenant = _tenant(body, memo)
+    if not tenant.deleting:
+        _sync(tenant, memo)
 
 
 @kopf.on.delete(GROUP, VERSION, NAMESPACE.plural)
-def namespace_delete(
-    name: str, spec: kopf.Spec, body: kopf.Body, memo: Runtime, logger: Any, **_: Any
-) -> None:
-    message = delete_tenant(memo.kube, name, dict(spec))
+def namespace_delete(body: kopf.Body, memo: Runtime, logger: Any, **_: Any) -> None:
+    message = delete_tenant(memo.kube, _tenant(body, memo))
     logger.info(message)
     # kopf.event, not kopf.info: posting.level (WARNING) filters kopf.info out
     kopf.event(body, type="Normal", reason="Deleted", message=message)
 
 
-def reconcile_by_name(tenant: str, memo: Runtime, tenants: Tenants, logger: Any) -> None:
-    """Reconcile a tenant found through the index and write its status: for events on other objects."""
-    for entry in tenants.get(tenant, []):
-        if entry["deleting"]:
+def _sync_by_name(name: str, memo: Runtime, tenants: Tenants, logger: Any) -> None:
+    """Reconcile a tenant found through the index: for events on other objects."""
+    for tenant in tenants.get(name, []):
+        if tenant.deleting:
             return
         try:
-            outcome = reconcile_tenant(
-                memo.kube,
-                memo.settings,
-                tenant,
-                entry["uid"],
-                entry["spec"],
-                entry["generation"],
-                entry["conditions"],
-            )
-            memo.kube.patch_status(API_VERSION, NAMESPACE.kind, tenant, None, outcome.status)
-            ref = {
-                "apiVersion": API_VERSION,
-                "kind": NAMESPACE.kind,
-                "metadata": {"name": tenant, "uid": entry["uid"]},
-            }
-            _post(ref, outcome)
+            _sync(tenant, memo)
         except ApiException as error:
             # the tenant or its namespace is going away meanwhile: the next event or resync settles it
-            logger.warning(f"reconcile of Namespace {tenant} after an event failed: {error.reason}")
+            logger.warning(f"reconcile of Namespace {name} after an event failed: {error.reason}")
 
 
 def _child_event(
@@ -137,19 +78,9 @@ def _child_event(
     **_: Any,
 ) -> None:
     """Drift repair: a child deleted or changed by hand is put back at once, not at the next resync."""
-    meta = body["metadata"]
-    tenant = labels[LABEL_NAMESPACE]
-    if type == "MODIFIED":
-        # the operator's own writes and changes to fields it does not own (status, tokens) are no drift
-        if memo.kube.applied_by_us(
-            body["apiVersion"], body["kind"], meta.get("namespace"), meta["name"], meta.get("resourceVersion")
-        ):
-            return
-        desired = [e["desired"].get((body["kind"], meta["name"])) for e in tenants.get(tenant, [])]
-        if desired and desired[0] is not None and manifests.in_shape(body, desired[0]):
-            return
-    if type in ("DELETED", "MODIFIED"):
-        reconcile_by_name(tenant, memo, tenants, logger)
+    name = labels[LABEL_NAMESPACE]
+    if any(child_needs_repair(memo.kube, type, body, tenant) for tenant in tenants.get(name, [])):
+        _sync_by_name(name, memo, tenants, logger)
 
 
 _CHILDREN = [
@@ -174,7 +105,7 @@ def _is_push_secret_source(namespace: str | None, name: str, labels: kopf.Labels
     if LABEL_NAMESPACE in labels:
         return False  # Kiln's own copies
     tenants: Tenants = kwargs["tenants"]
-    return any(entry["pushSecret"] == (namespace, name) for entries in tenants.values() for entry in entries)
+    return any(t.push_secret == (namespace, name) for entries in tenants.values() for t in entries)
 
 
 # `when` keeps the other Secrets of the cluster out of the handler (and out of the logs)
@@ -184,8 +115,8 @@ def push_secret_changed(
 ) -> None:
     """Keep the tenants' copies in sync when a source push Secret changes (or appears, or goes)."""
     for tenant, entries in tenants.items():
-        if any(entry["pushSecret"] == (namespace, name) for entry in entries):
-            reconcile_by_name(tenant, memo, tenants, logger)
+        if any(t.push_secret == (namespace, name) for t in entries):
+            _sync_by_name(tenant, memo, tenants, logger)
 
 
 @kopf.on.event(GROUP, VERSION, REPOSITORY.plural)
@@ -196,5 +127,5 @@ def repository_count(
     if type not in ("ADDED", "DELETED"):
         return
     for tenant, entries in tenants.items():
-        if any(entry["kubernetesNamespace"] == namespace for entry in entries):
-            reconcile_by_name(tenant, memo, tenants, logger)
+        if any(t.kubernetes_namespace == namespace for t in entries):
+            _sync_by_name(tenant, memo, tenants, logger)

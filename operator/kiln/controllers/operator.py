@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import logging
 import os
@@ -11,71 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import kopf
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
 from kiln.api.constants import GROUP
 from kiln.controllers.runtime import Runtime, make_runtime
-from kiln.platform import certs
 from kiln.platform.kube import Kube, load_api_client
 from kiln.platform.settings import Settings
+from kiln.reconcile.webhook_tls import ensure_webhook_tls
 
-WEBHOOK_TLS_SECRET = "kiln-webhook-tls"
 FINALIZER = f"{GROUP}/finalizer"
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def ensure_webhook_tls(kube: Kube, settings: Settings, hosts: list[str]) -> dict[str, bytes]:
-    """The admission CA and serving certificate, kept in a Secret so restarts keep the same CA."""
-    core = client.CoreV1Api(kube.api_client)
-    ns = settings.operator_namespace
-    try:
-        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
-    except ApiException as error:
-        if error.status != 409:
-            raise
-    try:
-        data = {
-            k: base64.b64decode(v)
-            for k, v in (core.read_namespaced_secret(WEBHOOK_TLS_SECRET, ns).data or {}).items()
-        }
-    except ApiException as error:
-        if error.status != 404:
-            raise
-        data = {}
-    if {"ca.crt", "ca.key", "tls.crt", "tls.key"} <= set(data) and not certs.needs_renewal(
-        data["tls.crt"], hosts
-    ):
-        return data
-    ca = (
-        certs.KeyPair(data["ca.crt"], data["ca.key"])
-        if {"ca.crt", "ca.key"} <= set(data) and not certs.needs_renewal(data["ca.crt"], [])
-        else certs.make_ca()
-    )
-    server = certs.make_server_cert(ca, hosts)
-    data = {
-        "ca.crt": ca.cert_pem,
-        "ca.key": ca.key_pem,
-        "tls.crt": server.cert_pem,
-        "tls.key": server.key_pem,
-    }
-    kube.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {
-                "name": WEBHOOK_TLS_SECRET,
-                "namespace": ns,
-                "labels": {"app.kubernetes.io/managed-by": "kiln"},
-            },
-            "type": "Opaque",
-            "data": {k: _b64(v) for k, v in data.items()},
-        }
-    )
-    return data
 
 
 def _configure(runtime: Runtime, tls_dir: Path, admission: bool) -> Any:
@@ -92,7 +34,7 @@ def _configure(runtime: Runtime, tls_dir: Path, admission: bool) -> Any:
             return
         s = runtime.settings
         host = s.webhook_host or "127.0.0.1"
-        tls = ensure_webhook_tls(runtime.kube, s, [host, "localhost"])
+        tls = ensure_webhook_tls(runtime.kube, s.operator_namespace, [host, "localhost"])
         for name, value in tls.items():
             (tls_dir / name).write_bytes(value)
         settings.admission.server = kopf.WebhookServer(

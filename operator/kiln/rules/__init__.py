@@ -12,7 +12,7 @@ from kiln.rules.index import (
     RuleFailure,
     RuleIndex,
 )
-from kiln.rules.manual import ManualBuild, manual_build
+from kiln.rules.manual import ManualBuildDecision, manual_build
 from kiln.rules.matching import DEFAULT_MATCH_TIMEOUT, match_ref
 from kiln.rules.refs import MAX_TAG_LENGTH, full_ref, image_tag_problem, ref_type_named, sanitize, split_ref
 from kiln.rules.report import RuleTestReport, rule_test_report
@@ -32,7 +32,7 @@ __all__ = [
     "BuildPlan",
     "IndexMatch",
     "InvalidRule",
-    "ManualBuild",
+    "ManualBuildDecision",
     "MatchTimeout",
     "PlanBudgetExceeded",
     "PlannedBuild",

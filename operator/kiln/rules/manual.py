@@ -7,7 +7,7 @@ from typing import Literal, NamedTuple
 from kiln.rules.types import Rule
 
 
-class ManualBuild(NamedTuple):
+class ManualBuildDecision(NamedTuple):
     """`allowed` and, when refused, the reason (unpacks as `allowed, reason = manual_build(rule)`)."""
 
     allowed: bool
@@ -19,7 +19,7 @@ class ManualBuild(NamedTuple):
         return "Allowed" if self.allowed else "Refused"
 
 
-def manual_build(rule: Rule) -> ManualBuild:
+def manual_build(rule: Rule) -> ManualBuildDecision:
     """Refuse rules that need a push to resolve: a manual build has no pushed ref to match a pattern
     against, no push time for a build time and no pushed commit for a commit id.
     """
@@ -38,5 +38,5 @@ def manual_build(rule: Rule) -> ManualBuild:
         if uses:
             clauses.append(f"spec.tags[{index}] uses {' and '.join(uses)}")
     if not clauses:
-        return ManualBuild(True, None)
-    return ManualBuild(False, f"{', '.join(clauses)}; only pushes can build it")
+        return ManualBuildDecision(True, None)
+    return ManualBuildDecision(False, f"{', '.join(clauses)}; only pushes can build it")

@@ -11,13 +11,26 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from kiln.api.constants import API_VERSION, LABEL_NAMESPACE, NAMESPACE, tenant_namespace
 from kiln.api.namespace import NamespaceSpec
-from kiln.platform.settings import Settings
 
 Manifest = dict[str, Any]
+
+
+class TenantDefaults(Protocol):
+    """What the builders need of the operator's settings (`kiln.platform.settings.Settings` has it)."""
+
+    @property
+    def blocked_egress_cidrs(self) -> tuple[str, ...]: ...
+    @property
+    def default_max_concurrent_builds(self) -> int: ...
+    @property
+    def default_build_cpu(self) -> str: ...
+    @property
+    def default_build_memory(self) -> str: ...
+
 
 BUILDER_SERVICE_ACCOUNT = "kiln-builder"
 NETWORK_POLICY = "kiln-builds"
@@ -78,7 +91,7 @@ class Quota:
     memory: str
 
     @classmethod
-    def effective(cls, spec: NamespaceSpec, settings: Settings) -> Quota:
+    def effective(cls, spec: NamespaceSpec, settings: TenantDefaults) -> Quota:
         q = spec.quota
         return cls(
             max_concurrent_builds=(q.max_concurrent_builds if q and q.max_concurrent_builds else None)
@@ -129,7 +142,7 @@ def _ip_blocks(blocked: tuple[str, ...]) -> list[Manifest]:
     return blocks
 
 
-def network_policy(name: str, ns: str, settings: Settings) -> Manifest:
+def network_policy(name: str, ns: str, settings: TenantDefaults) -> Manifest:
     dns_ports = [{"protocol": proto, "port": 53} for proto in ("UDP", "TCP")]
     return {
         "apiVersion": "networking.k8s.io/v1",
@@ -188,7 +201,7 @@ def push_secret(name: str, ns: str, source: Manifest) -> Manifest:
     }
 
 
-def tenant_objects(name: str, spec: NamespaceSpec, settings: Settings) -> list[Manifest]:
+def tenant_objects(name: str, spec: NamespaceSpec, settings: TenantDefaults) -> list[Manifest]:
     """Everything the tenant namespace holds, except the push Secret (which needs the source's data)."""
     ns = kubernetes_namespace_name(name, spec)
     quota = Quota.effective(spec, settings)
