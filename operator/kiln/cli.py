@@ -218,15 +218,12 @@ def _webhook_inspect(args: argparse.Namespace) -> int:
     return 1 if inspection.error is not None else 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kiln", description="Build container images from Git repositories.")
-    parser.add_argument("--version", action="version", version=f"kiln {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
+KUBECONFIG_HELP = (
+    "kubeconfig file (default: $KUBECONFIG, then the in-cluster service account, then ~/.kube/config)"
+)
 
-    version = sub.add_parser("version", help="print the version")
-    version.set_defaults(handler=_version)
 
+def _add_crds(sub: Any) -> None:
     crds = sub.add_parser("crds", help="print the CustomResourceDefinitions generated from the models")
     crds.add_argument(
         "--write", action="store_true", help="write crds/, charts/kiln/crds/ and docs/api.md under --root"
@@ -234,6 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
     crds.add_argument("--root", default=".", help="repository root for --write (default: current directory)")
     crds.set_defaults(handler=_crds)
 
+
+def _add_rule(sub: Any) -> None:
     rule = sub.add_parser("rule", help="work with BuildRules offline")
     rule_sub = rule.add_subparsers(dest="rule_command", metavar="COMMAND")
     rule_sub.required = True
@@ -248,10 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
     rule_test.add_argument("-o", "--output", choices=["text", "json"], default="text")
     rule_test.set_defaults(handler=_rule_test)
 
+
+def _add_operator(sub: Any) -> None:
     operator = sub.add_parser("operator", help="run the operator (all controllers and the admission webhook)")
-    operator.add_argument(
-        "--kubeconfig", help="kubeconfig file (default: in-cluster config, then $KUBECONFIG)"
-    )
+    operator.add_argument("--kubeconfig", help=KUBECONFIG_HELP)
     operator.add_argument(
         "--liveness",
         default="http://0.0.0.0:8080/healthz",
@@ -266,13 +265,15 @@ def build_parser() -> argparse.ArgumentParser:
     operator.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     operator.set_defaults(handler=_operator)
 
+
+def _add_webhook(sub: Any) -> None:
     webhook = sub.add_parser("webhook", help="receive code host webhooks, or inspect a recorded delivery")
     webhook_sub = webhook.add_subparsers(dest="webhook_command", metavar="COMMAND")
     webhook_sub.required = True
     serve = webhook_sub.add_parser(
-        "serve", help="serve POST /hooks/{provider}/{namespace}/{repository}, creating BuildRuns on pushes"
+        "serve", help="serve POST /hooks/{provider}/{tenant}/{repository}, creating BuildRuns on pushes"
     )
-    serve.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster config, then $KUBECONFIG)")
+    serve.add_argument("--kubeconfig", help=KUBECONFIG_HELP)
     serve.add_argument(
         "--listen", default="0.0.0.0:8000", help="HOST:PORT to listen on (default: %(default)s)"
     )
@@ -304,6 +305,16 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--rules", help="BuildRule manifest, or a directory of them (*.yaml, *.yml)")
     inspect.add_argument("-o", "--output", choices=["text", "json"], default="text")
     inspect.set_defaults(handler=_webhook_inspect)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kiln", description="Build container images from Git repositories.")
+    parser.add_argument("--version", action="version", version=f"kiln {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    sub.add_parser("version", help="print the version").set_defaults(handler=_version)
+    for add in (_add_crds, _add_rule, _add_operator, _add_webhook):
+        add(sub)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""The webhook receiver's aiohttp app: `POST /hooks/{provider}/{namespace}/{repository}`.
+"""The webhook receiver's aiohttp app: `POST /hooks/{provider}/{tenant}/{repository}`.
 
 The handlers are thin: read the body (at most MAX_BODY_BYTES), let `receiver.decide` answer from
 the watch-fed cache, create the BuildRuns it plans, and let `receiver.conclude` answer. Also
@@ -51,7 +51,7 @@ from kiln.webhooks.provider import MAX_BODY_BYTES
 
 log = logging.getLogger("kiln.webhooks")
 
-HOOK_ROUTE = "/hooks/{provider}/{namespace}/{repository}"
+HOOK_ROUTE = "/hooks/{provider}/{tenant}/{repository}"  # tenant: a Kiln Namespace's name
 # Threads for decisions (HMAC and JSON parsing of bodies up to 25 MiB stay off the event loop) and
 # for the blocking kubernetes client's creates; also the size of the creates' connection pool.
 WORKERS = 16
@@ -157,7 +157,7 @@ class Receiver:
         if body is None:
             return too_large(MAX_BODY_BYTES)
         info = request.match_info
-        delivery = Delivery(info["provider"], info["namespace"], info["repository"], request.headers, body)
+        delivery = Delivery(info["provider"], info["tenant"], info["repository"], request.headers, body)
         loop = asyncio.get_running_loop()
         decision = await loop.run_in_executor(
             self._executor, decide, delivery, self._cache, datetime.now(UTC)
@@ -191,7 +191,7 @@ class Receiver:
         )
         fields = {
             "provider": provider,
-            "tenant": request.match_info["namespace"],
+            "tenant": request.match_info["tenant"],
             "repository": request.match_info["repository"],
             "deliveryStatus": reply.status,
             "deliveryId": reply.body.get("deliveryId"),

@@ -35,6 +35,7 @@ from kiln.api.constants import (
     GiteeMode,
     Provider,
 )
+from kiln.api.validation import format_problems, problems_of
 from kiln.rules import BuildPlan, PlannedBuild, Push, RuleFailure
 from kiln.webhooks.config import GiteeSecret, GitLabSecret, SharedSecret, WebhookSecret
 from kiln.webhooks.dispatch import dispatch, provider_spec
@@ -364,7 +365,7 @@ def _plan_runs(
             try:
                 manifest = buildrun_manifest(name, namespace, tenant, repo.name, rule, build.tags, event)
             except ValidationError as error:
-                problems = "; ".join(e["msg"] for e in error.errors()[:3])
+                problems = format_problems(problems_of(error)[:3])  # fields of the BuildRun's spec
                 failures.append({"rule": rule, "ref": event.ref, "error": f"invalid BuildRun: {problems}"})
                 continue
             runs.append(PlannedRun(name, rule, build.tags, manifest))

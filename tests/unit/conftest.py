@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 # /work/shared/webhooks beside the repository checkout.
-SHARED_WEBHOOKS = Path(__file__).resolve().parents[3].parent / "shared" / "webhooks"
+SHARED_WEBHOOKS = Path(__file__).resolve().parents[2].parent / "shared" / "webhooks"
 
 
 @pytest.fixture(scope="session")
