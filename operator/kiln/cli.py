@@ -232,11 +232,15 @@ def _add_crds(sub: Any) -> None:
     crds.set_defaults(handler=_crds)
 
 
+def _group(sub: Any, name: str, help: str) -> Any:
+    """A command that only holds subcommands (`kiln rule ...`): its subparsers."""
+    group = sub.add_parser(name, help=help).add_subparsers(dest=f"{name}_command", metavar="COMMAND")
+    group.required = True
+    return group
+
+
 def _add_rule(sub: Any) -> None:
-    rule = sub.add_parser("rule", help="work with BuildRules offline")
-    rule_sub = rule.add_subparsers(dest="rule_command", metavar="COMMAND")
-    rule_sub.required = True
-    rule_test = rule_sub.add_parser(
+    rule_test = _group(sub, "rule", "work with BuildRules offline").add_parser(
         "test",
         help="show whether a push matches a BuildRule and which tags it would build (no cluster needed)",
     )
@@ -267,9 +271,7 @@ def _add_operator(sub: Any) -> None:
 
 
 def _add_webhook(sub: Any) -> None:
-    webhook = sub.add_parser("webhook", help="receive code host webhooks, or inspect a recorded delivery")
-    webhook_sub = webhook.add_subparsers(dest="webhook_command", metavar="COMMAND")
-    webhook_sub.required = True
+    webhook_sub = _group(sub, "webhook", "receive code host webhooks, or inspect a recorded delivery")
     serve = webhook_sub.add_parser(
         "serve", help="serve POST /hooks/{provider}/{tenant}/{repository}, creating BuildRuns on pushes"
     )

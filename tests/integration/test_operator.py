@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 from kubernetes import client
 
-from kiln import certs
+from kiln.platform import certs
 from tests.conftest import ADMISSION_WEBHOOK, OperatorProcess
 from tests.integration.conftest import Tenants, eventually, tenant_spec
 

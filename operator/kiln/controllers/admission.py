@@ -3,6 +3,7 @@ no CEL), plus "Repositories, BuildRules and BuildRuns live only in a tenant's na
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import kopf
@@ -33,37 +34,29 @@ def _in_tenant_namespace(namespace: str | None, tenant_namespaces: kopf.Index[st
     return found is not None and LABEL_NAMESPACE in (found["metadata"].get("labels") or {})
 
 
-def _check(
-    info: KindInfo,
-    body: kopf.Body,
-    old: kopf.Body | None,
-    operation: str | None,
-    namespace: str | None,
-    tenant_namespaces: kopf.Index[str, str],
-    kube: Kube,
-) -> None:
+def _problems(
+    info: KindInfo, body: kopf.Body, old: kopf.Body | None, in_tenant_namespace: Callable[[], bool]
+) -> list[Problem]:
+    """What admission refuses in a CREATE (old is None) or an UPDATE of a Kiln object."""
     new = _without_status(body)
-    if operation == "UPDATE" and old is not None:
+    if old is not None:
         if old.get("spec") == body.get("spec"):
             # metadata only (labels, finalizers, owner references): nothing the rules look at changed,
             # and refusing it would keep e.g. the operator's finalizer off a stored invalid object
-            return
-        problems = validate_update(info.kind, _without_status(old), new)
-    else:
-        problems = validate(info.kind, new)
-        if info is not NAMESPACE and not _in_tenant_namespace(namespace, tenant_namespaces, kube):
-            problems.insert(
-                0,
-                Problem(
-                    "metadata.namespace",
-                    f"namespace {namespace!r} belongs to no Kiln Namespace; create {info.kind}s in a tenant's "
-                    f"namespace (see `kubectl get kns`)",
-                ),
-            )
-    if problems:
-        raise kopf.AdmissionError(
-            f"{info.kind} {body.get('metadata', {}).get('name', '')}: {format_problems(problems)}"
+            return []
+        return validate_update(info.kind, _without_status(old), new)
+    problems = validate(info.kind, new)
+    if info is not NAMESPACE and not in_tenant_namespace():
+        namespace = body.get("metadata", {}).get("namespace")
+        problems.insert(
+            0,
+            Problem(
+                "metadata.namespace",
+                f"namespace {namespace!r} belongs to no Kiln Namespace; create {info.kind}s in a tenant's "
+                f"namespace (see `kubectl get kns`)",
+            ),
         )
+    return problems
 
 
 def _register(info: KindInfo) -> None:
@@ -79,7 +72,16 @@ def _register(info: KindInfo) -> None:
         # a deletion-pending object may still be patched (finalizers, status): never block that
         if body.get("metadata", {}).get("deletionTimestamp"):
             return
-        _check(info, body, old, operation, namespace, tenant_namespaces, memo.kube)
+        problems = _problems(
+            info,
+            body,
+            old if operation == "UPDATE" else None,
+            lambda: _in_tenant_namespace(namespace, tenant_namespaces, memo.kube),
+        )
+        if problems:
+            raise kopf.AdmissionError(
+                f"{info.kind} {body.get('metadata', {}).get('name', '')}: {format_problems(problems)}"
+            )
 
     kopf.on.validate(
         GROUP, VERSION, info.plural, id=f"validate-{info.singular}", operations=["CREATE", "UPDATE"]
