@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # its variables are for the scripts that source it
 # Shared pieces of the hack/ scripts: where state lives, and start/stop by PID file.
 #
 # Every piece of runtime state lives under one work dir, $KILN_WORK (default /tmp/kiln);
@@ -19,6 +19,14 @@ if [ -z "${KUBE_DEB_VERSION:-}" ]; then
   fi
 fi
 KUBE_BIN=$KILN_CACHE/kubernetes-$KUBE_VERSION/$KUBE_DEB_VERSION/bin
+# The node's network (hack/node.sh): a bridge of our own whose gateway address is the node IP. Pods
+# sit on the bridge, so the node IP is how they reach the host's servers (registry, git daemon):
+# those listen on 127.0.0.1 for the host and on the node IP for pods, never on other interfaces.
+POD_CIDR=${KILN_POD_CIDR:-10.244.0.0/24}
+BRIDGE=kiln0
+NODE_IP=$(echo "$POD_CIDR" | awk -F'[./]' '{print $1"."$2"."$3"."$4+1}')
+# the registry as the host (tests, skopeo, containerd) reaches it; pods use $NODE_IP and its port
+REGISTRY=${KILN_REGISTRY:-127.0.0.1:5000}
 LOGS=$KILN_WORK/logs
 RUN=$KILN_WORK/run
 mkdir -p "$LOGS" "$RUN"
@@ -78,12 +86,22 @@ wait_for() {
   die "$what: not ready after 60 s (log: $LOGS/$name.log)"
 }
 
-# need_port NAME PORT: die with a clear message if something else listens on 127.0.0.1:PORT
+# reachable HOST PORT: something accepts TCP connections there
+reachable() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+# need_port NAME PORT [HOST]: die with a clear message if something else listens on HOST:PORT
+# (default 127.0.0.1)
 need_port() {
-  if (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null; then
-    die "$1: 127.0.0.1:$2 is already in use by another process (a distribution service such as docker-registry.service, etcd.service or containerd.service? stop it, or choose another port)"
+  local host=${3:-127.0.0.1}
+  if reachable "$host" "$2"; then
+    die "$1: $host:$2 is already in use by another process (a distribution service such as docker-registry.service, etcd.service or containerd.service? stop it, or choose another port)"
   fi
 }
+
+# node_ip_up: the node's bridge carries the node IP, so a server can bind it (hack/node.sh start
+# adds it, stop removes the bridge; a socket bound to it survives that and serves again once the
+# address is back, so a running server need not restart with the node)
+node_ip_up() { ip -o -4 addr show dev "$BRIDGE" 2>/dev/null | grep -q " $NODE_IP/"; }
 
 apt_install() {
   local missing=() p

@@ -25,12 +25,10 @@ SOCK=$CTRD/containerd.sock
 KL=$NODE/kubelet
 PKI=$KILN_WORK/control-plane/pki
 NODE_NAME=${KILN_NODE_NAME:-kiln-node}
-POD_CIDR=${KILN_POD_CIDR:-10.244.0.0/24}
-BRIDGE=kiln0
-# The kubelet refuses a loopback node IP (the apiserver could not reach it for logs/exec) and the
-# host's eth0 is not ours to use: the node IP is the gateway address of a bridge of our own.
-NODE_IP=$(echo "$POD_CIDR" | awk -F'[./]' '{print $1"."$2"."$3"."$4+1}')
-REGISTRY=${KILN_REGISTRY:-127.0.0.1:5000}
+# POD_CIDR, BRIDGE, NODE_IP and REGISTRY are set in lib.sh: the registry and the git daemon listen on
+# NODE_IP too, for pods. The kubelet refuses a loopback node IP (the apiserver could not reach it for
+# logs/exec) and the host's eth0 is not ours to use: the node IP is the gateway address of a bridge
+# of our own.
 IMAGES=$KILN_CACHE/images
 # Bump when the builder's package list changes: it is the builder image's cache key and tag.
 BUILDER_VERSION=bookworm-1
@@ -137,6 +135,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     max_conf_num = 1
   [plugins."io.containerd.grpc.v1.cri".registry.mirrors."$REGISTRY"]
     endpoint = ["http://$REGISTRY"]
+  # the same registry as pods reach it, so an image reference a build pushed is pullable as is
+  [plugins."io.containerd.grpc.v1.cri".registry.mirrors."$NODE_IP:${REGISTRY##*:}"]
+    endpoint = ["http://$NODE_IP:${REGISTRY##*:}"]
 EOF
   # containerd's CRI plugin runs CNI (the kubelet's --cni-* flags are dockershim-only in 1.20); a
   # valid conflist is also what makes the runtime report NetworkReady, hence the Node Ready.
@@ -208,6 +209,11 @@ start() {
   # kubelet 1.20 with cgroupfs is set up (and cleaned up) here for cgroup v1 only
   [ -d /sys/fs/cgroup/memory ] || die "the node needs cgroup v1 (boot with systemd.unified_cgroup_hierarchy=0); found cgroup v2"
   "$HACK/control-plane.sh" start >/dev/null
+  # the bridge first: the registry binds the node IP for pods
+  # (the CNI bridge plugin adopts an existing bridge that already carries its gateway address)
+  ip link show "$BRIDGE" >/dev/null 2>&1 || ip link add "$BRIDGE" type bridge
+  ip addr show dev "$BRIDGE" | grep -q " $NODE_IP/" || ip addr add "$NODE_IP/${POD_CIDR#*/}" dev "$BRIDGE"
+  ip link set "$BRIDGE" up
   "$HACK/registry.sh" start
   mkdir -p "$NODE" "$IMAGES"
   # What the kubelet and the CNI bridge change on the host, noted before the first start so stop
@@ -221,10 +227,6 @@ start() {
     remember var-log-containers /var/log/containers
     remember kubepods-cgroups /sys/fs/cgroup/memory/kubepods
   fi
-  # the CNI bridge plugin adopts an existing bridge that already carries its gateway address
-  ip link show "$BRIDGE" >/dev/null 2>&1 || ip link add "$BRIDGE" type bridge
-  ip addr show dev "$BRIDGE" | grep -q " $NODE_IP/" || ip addr add "$NODE_IP/${POD_CIDR#*/}" dev "$BRIDGE"
-  ip link set "$BRIDGE" up
   certs; configs; images
   # Start only what is not running: a second `start` leaves a running node (and its pods) alone.
   if ! running containerd; then

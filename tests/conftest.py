@@ -133,9 +133,14 @@ def namespace(cluster: Cluster) -> Iterator[str]:
 
 @dataclass(frozen=True)
 class Registry:
-    """The local docker-registry: host:port for image references, plus a digest reader that is not Kiln's code."""
+    """The local docker-registry: host:port for image references, plus a digest reader that is not Kiln's code.
+
+    `address` is how the host reaches it (tests, skopeo, containerd); `pod_address` is how pods on
+    the pod network reach it: the node IP (`hack/registry.sh address`). containerd pulls from both.
+    """
 
     address: str
+    pod_address: str
 
     def manifest_digest(self, repository: str, tag: str) -> str:
         """The digest the registry reports for repository:tag, read with skopeo."""
@@ -158,23 +163,29 @@ class Registry:
 
 @pytest.fixture(scope="session")
 def registry(cluster: Cluster) -> Iterator[Registry]:
-    """The local registry (the cluster fixture's node start already brought it up)."""
+    """The local registry (the cluster fixture's node start already brought it up, on both addresses)."""
     started_here = not _is_running("registry.sh", "registry")
     _hack("registry.sh", "start")
-    yield Registry(os.environ.get("KILN_REGISTRY", "127.0.0.1:5000"))
+    yield Registry(os.environ.get("KILN_REGISTRY", "127.0.0.1:5000"), _hack("registry.sh", "address"))
     if started_here:
         _hack("registry.sh", "stop")
 
 
 @dataclass(frozen=True)
 class GitServer:
-    """`git daemon` on 127.0.0.1:9418 serving bare repositories from `root`."""
+    """`git daemon` serving bare repositories from `root`, on 127.0.0.1 for the host and on the node IP for pods."""
 
     root: Path
+    pod_base: str  # git://<node IP>:<port>, from `hack/gitserver.sh url`
     port: int = 9418
 
     def url(self, name: str) -> str:
+        """Repository `name` as the host reaches it."""
         return f"git://127.0.0.1:{self.port}/{name}.git"
+
+    def pod_url(self, name: str) -> str:
+        """Repository `name` as pods on the pod network (no hostNetwork) reach it."""
+        return f"{self.pod_base}/{name}.git"
 
     def create(self, name: str, files: dict[str, str], branch: str = "main", message: str = "initial") -> str:
         """Create a bare repository `name` holding `files` on `branch`; return the commit id."""
@@ -214,10 +225,11 @@ class GitServer:
 
 
 @pytest.fixture(scope="session")
-def gitserver() -> Iterator[GitServer]:
+def gitserver(cluster: Cluster) -> Iterator[GitServer]:
+    """The git daemon, started after the node so that it also listens on the node IP for pods."""
     started_here = not _is_running("gitserver.sh", "git-daemon")
     _hack("gitserver.sh", "start")
-    yield GitServer(Path(_hack("gitserver.sh", "root")))
+    yield GitServer(Path(_hack("gitserver.sh", "root")), _hack("gitserver.sh", "url"))
     if started_here:
         _hack("gitserver.sh", "stop")
 

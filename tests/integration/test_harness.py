@@ -7,6 +7,7 @@ import threading
 import urllib.request
 from pathlib import Path
 
+import pytest
 from kubernetes import client, watch
 
 from tests.conftest import Cluster, GitServer, Registry
@@ -51,22 +52,39 @@ def test_configmap_create_watch_delete(cluster: Cluster, namespace: str) -> None
     assert "harness" not in names
 
 
-def test_registry_serves_the_v2_api(registry: Registry) -> None:
-    with urllib.request.urlopen(f"http://{registry.address}/v2/", timeout=5) as response:
+# the host reaches the node address too (pods reaching it: test_node.py)
+@pytest.mark.parametrize("address", ["address", "pod_address"])
+def test_registry_serves_the_v2_api(registry: Registry, address: str) -> None:
+    with urllib.request.urlopen(f"http://{getattr(registry, address)}/v2/", timeout=5) as response:
         assert response.status == 200
         assert response.headers["Docker-Distribution-Api-Version"] == "registry/2.0"
 
 
-def test_gitserver_push_then_clone(gitserver: GitServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize("url", ["url", "pod_url"])
+def test_gitserver_push_then_clone(gitserver: GitServer, tmp_path: Path, url: str) -> None:
     name = f"harness-{tmp_path.name}"
     first = gitserver.create(name, {"Dockerfile": "FROM scratch\n"})
     second = gitserver.push(name, {"README": "hello\n"}, message="second")
     assert first != second
     clone = tmp_path / "clone"
-    subprocess.run(["git", "clone", "-q", gitserver.url(name), str(clone)], check=True)
+    subprocess.run(["git", "clone", "-q", getattr(gitserver, url)(name), str(clone)], check=True)
     head = subprocess.run(
         ["git", "-C", str(clone), "rev-parse", "HEAD"], check=True, capture_output=True, text=True
     ).stdout.strip()
     assert head == second
     assert (clone / "Dockerfile").read_text() == "FROM scratch\n"
     assert (clone / "README").read_text() == "hello\n"
+
+
+def test_registry_and_git_daemon_listen_on_loopback_and_node_address_only(
+    registry: Registry, gitserver: GitServer
+) -> None:
+    # unauthenticated servers that take pushes: never on the machine's other interfaces (0.0.0.0)
+    sockets = subprocess.run(["ss", "-Hltn"], check=True, capture_output=True, text=True).stdout
+    listening = {line.split()[3] for line in sockets.splitlines()}
+    node_ip = registry.pod_address.rsplit(":", 1)[0]
+    for port, expected in [
+        (registry.address.rsplit(":", 1)[1], {registry.address, registry.pod_address}),
+        (str(gitserver.port), {f"127.0.0.1:{gitserver.port}", f"{node_ip}:{gitserver.port}"}),
+    ]:
+        assert {a for a in listening if a.rsplit(":", 1)[1] == port} == expected

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from typing import Any
 
+import pytest
 from kubernetes import client
 
 from tests.conftest import Cluster, GitServer, Registry
@@ -44,25 +46,47 @@ def test_node_is_ready(cluster: Cluster) -> None:
     assert nodes[0].status.node_info.kubelet_version == "v1.20.2"
 
 
-def _busybox(cluster: Cluster, script: str) -> dict[str, Any]:
-    """A pod spec running `script` in the node's busybox image (imported, never pulled)."""
+def _pod_spec(image: str, command: list[str], **container: Any) -> dict[str, Any]:
+    """A pod spec on the pod network (no hostNetwork) whose one container runs `command` in `image`.
+
+    The image is one the node imported and is never pulled, unless `container` says otherwise.
+    """
     return {
         "containers": [
-            {
-                "name": "main",
-                "image": cluster.busybox_image,
-                "imagePullPolicy": "Never",
-                "command": ["sh", "-c", script],
-            }
+            {"name": "main", "image": image, "imagePullPolicy": "Never", "command": command, **container}
         ]
     }
+
+
+def _busybox(cluster: Cluster, script: str) -> dict[str, Any]:
+    """A pod spec running `script` in the node's busybox image."""
+    return _pod_spec(cluster.busybox_image, ["sh", "-c", script])
+
+
+def _builder(cluster: Cluster, script: str, **container: Any) -> dict[str, Any]:
+    """A pod spec running `script` with `bash -e` in the node's builder image (buildah, runc, git)."""
+    return _pod_spec(cluster.builder_image, ["bash", "-ec", script], **container)
+
+
+def _logs(cluster: Cluster, pod: Any) -> str:
+    return str(
+        client.CoreV1Api(cluster.api_client).read_namespaced_pod_log(
+            pod.metadata.name, pod.metadata.namespace
+        )
+    )
+
+
+def _assert_on_pod_network(pod: Any, node_address: str) -> None:
+    """The pod has an address of its own on the bridge, and `node_address` is its node's."""
+    assert not pod.spec.host_network
+    assert pod.status.pod_ip != pod.status.host_ip
+    assert node_address.rsplit(":", 1)[0] == pod.status.host_ip
 
 
 def test_job_prints_lines_and_logs_are_readable(cluster: Cluster, namespace: str) -> None:
     pod = _run_job(cluster, namespace, _busybox(cluster, "for i in 1 2 3; do echo line-$i; done"))
     assert pod.status.phase == "Succeeded"
-    logs = client.CoreV1Api(cluster.api_client).read_namespaced_pod_log(pod.metadata.name, namespace)
-    assert logs.splitlines() == ["line-1", "line-2", "line-3"]
+    assert _logs(cluster, pod).splitlines() == ["line-1", "line-2", "line-3"]
     # the same through the real kubectl
     assert cluster.kubectl("logs", "-n", namespace, pod.metadata.name).stdout.split() == [
         "line-1",
@@ -107,6 +131,30 @@ def test_exec_goes_through_the_kubelet(cluster: Cluster, namespace: str) -> None
     assert out.strip() == "42"
 
 
+def test_plain_pod_reaches_git_daemon_and_registry_over_the_node_address(
+    cluster: Cluster, namespace: str, gitserver: GitServer, registry: Registry
+) -> None:
+    # neither hostNetwork nor privileged: the servers must answer on the pod network as a real
+    # cluster's code host and registry do
+    repo = f"reach-{uuid.uuid4().hex[:6]}"
+    commit = gitserver.create(repo, {"README": f"{repo}\n"})
+    host, port = registry.pod_address.rsplit(":", 1)
+    script = f"""
+        git ls-remote {gitserver.pod_url(repo)} refs/heads/main
+        exec 3<>/dev/tcp/{host}/{port}
+        printf 'GET /v2/ HTTP/1.0\\r\\nHost: {registry.pod_address}\\r\\n\\r\\n' >&3
+        cat <&3
+    """
+    pod = _run_job(cluster, namespace, _builder(cluster, script))
+    logs = _logs(cluster, pod)
+    assert pod.status.phase == "Succeeded", logs
+    _assert_on_pod_network(pod, registry.pod_address)
+    lines = logs.splitlines()
+    assert lines[0] == f"{commit}\trefs/heads/main"
+    assert re.fullmatch(r"HTTP/1\.[01] 200 OK", lines[1]), logs
+    assert "Docker-Distribution-Api-Version: registry/2.0" in lines, logs
+
+
 def test_builder_job_builds_from_git_and_pushes_to_registry(
     cluster: Cluster, namespace: str, gitserver: GitServer, registry: Registry
 ) -> None:
@@ -114,49 +162,35 @@ def test_builder_job_builds_from_git_and_pushes_to_registry(
     commit = gitserver.create(
         repo, {"Dockerfile": "FROM scratch\nCOPY hello.txt /hello.txt\n", "hello.txt": f"{repo}\n"}
     )
-    image = f"{registry.address}/harness/{repo}:{commit[:7]}"
+    # on the pod network, as a build pod in a real cluster: git daemon and registry at the node address
+    image = f"{registry.pod_address}/harness/{repo}:{commit[:7]}"
     script = f"""
-        git clone -q {gitserver.url(repo)} /workspace
+        git clone -q {gitserver.pod_url(repo)} /workspace
         cd /workspace && git checkout -q {commit}
         buildah bud --network host -t {image} .
         buildah push --tls-verify=false --digestfile /dev/termination-log {image}
     """
     pod = _run_job(
-        cluster,
-        namespace,
-        {
-            # hostNetwork: the git daemon and the registry listen on the host's loopback
-            "hostNetwork": True,
-            "containers": [
-                {
-                    "name": "build",
-                    "image": cluster.builder_image,
-                    "imagePullPolicy": "Never",
-                    "securityContext": {"privileged": True},
-                    "command": ["bash", "-ec", script],
-                }
-            ],
-        },
-        timeout=180,
+        cluster, namespace, _builder(cluster, script, securityContext={"privileged": True}), timeout=180
     )
-    logs = client.CoreV1Api(cluster.api_client).read_namespaced_pod_log(pod.metadata.name, namespace)
+    logs = _logs(cluster, pod)
     assert pod.status.phase == "Succeeded", logs
+    _assert_on_pod_network(pod, registry.pod_address)
     pushed_digest = pod.status.container_statuses[0].state.terminated.message
     assert pushed_digest.startswith("sha256:")
+    # read back from the host's address: the same registry storage
     assert pushed_digest == registry.manifest_digest(f"harness/{repo}", commit[:7])
 
 
-def test_containerd_pulls_from_the_local_registry_over_http(cluster: Cluster, namespace: str) -> None:
-    # the node start pushed the busybox image to the registry; Always forces a real pull
-    pulled = cluster.busybox_image.replace("localhost/", "127.0.0.1:5000/")
-    pod = _run_job(
-        cluster,
-        namespace,
-        {
-            "containers": [
-                {"name": "main", "image": pulled, "imagePullPolicy": "Always", "command": ["echo", "pulled"]}
-            ]
-        },
-    )
+@pytest.mark.parametrize("address", ["address", "pod_address"])
+def test_containerd_pulls_from_the_local_registry_over_http(
+    cluster: Cluster, namespace: str, registry: Registry, address: str
+) -> None:
+    # the node start pushed the busybox image to the registry; Always forces a real pull (a failed
+    # one leaves the Job pending, and _run_job times out)
+    pulled = cluster.busybox_image.replace("localhost/", f"{getattr(registry, address)}/")
+    pod = _run_job(cluster, namespace, _pod_spec(pulled, ["echo", "pulled"], imagePullPolicy="Always"))
     assert pod.status.phase == "Succeeded"
-    assert pod.status.container_statuses[0].image_id.startswith("127.0.0.1:5000/kiln/busybox@sha256:")
+    # containerd reports one repo digest of the image, whichever of its names sorts first
+    digest = registry.manifest_digest("kiln/busybox", pulled.rsplit(":", 1)[1])
+    assert pod.status.container_statuses[0].image_id.endswith(f"/kiln/busybox@{digest}")
