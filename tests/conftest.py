@@ -263,6 +263,16 @@ class OperatorProcess:
             "KILN_WEBHOOK_LISTEN": "127.0.0.1",
             "KILN_WEBHOOK_HOST": "127.0.0.1",
             "KILN_WEBHOOK_PORT": str(self.WEBHOOK_PORT),
+            # builds run with buildah in the harness's builder image (no BuildKit image exists here),
+            # push over plain HTTP to the registry at the node address, and clone the e2e repositories
+            # from the git daemon there (as a mirror would serve them in an offline cluster)
+            "KILN_BUILD_STRATEGY": "buildah",
+            "KILN_BUILDAH_IMAGE": self.cluster.builder_image,
+            "KILN_CLONE_IMAGE": self.cluster.builder_image,
+            "KILN_INSECURE_REGISTRIES": _hack("registry.sh", "address"),
+            "KILN_GIT_URL_REWRITES": f"https://github.com/kiln-e2e/={_hack('gitserver.sh', 'url')}/",
+            # the harness's receiver and operator both act as the kubeconfig's user
+            "KILN_TRIGGER_USERS": "kiln-admin",
         }
         self._log = log = self.log_path.open("ab")
         self.proc = subprocess.Popen(

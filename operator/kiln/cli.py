@@ -32,8 +32,14 @@ def _operator(args: argparse.Namespace) -> int:
     except SettingsError as error:
         raise CliError(str(error)) from None
     webhook = _host_port("--webhook-listen", args.webhook_listen) if args.webhook_listen else None
+    metrics = _host_port("--metrics-listen", args.metrics_listen) if args.metrics_listen else None
     run(
-        args.kubeconfig, args.liveness, admission=not args.no_admission, verbose=args.verbose, webhook=webhook
+        args.kubeconfig,
+        args.liveness,
+        admission=not args.no_admission,
+        verbose=args.verbose,
+        webhook=webhook,
+        metrics_listen=metrics,
     )
     return 0
 
@@ -115,6 +121,69 @@ def _rule_test(args: argparse.Namespace) -> int:
         reason = f" ({report['reason']})" if report["reason"] else ""
         print(f"manual build:  {report['manualBuild']}{reason}")
     return 1 if report["error"] else 0
+
+
+def _settings_file(path: str | None) -> Any:
+    """Operator settings from a file of KILN_* variables (`KEY=value` lines or a YAML mapping), else
+    from the environment, as the operator reads them."""
+    import yaml
+
+    from kiln.platform.settings import Settings, SettingsError
+
+    env: dict[str, str] | None = None
+    if path is not None:
+        try:
+            text = Path(path).read_text()
+        except OSError as error:
+            raise CliError(f"{path}: {error.strerror}") from None
+        lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+        if all("=" in line and ":" not in line.partition("=")[0] for line in lines):
+            env = {key: value for key, _, value in (line.partition("=") for line in lines)}
+        else:
+            loaded = yaml.safe_load(text)
+            if not isinstance(loaded, dict):
+                raise CliError(f"{path}: expected KILN_* variables, as KEY=value lines or a YAML mapping")
+            env = {str(k): str(v) for k, v in loaded.items()}
+    try:
+        return Settings.from_env(env)
+    except SettingsError as error:
+        raise CliError(f"{path or 'environment'}: {error}") from None
+
+
+def _job_render(args: argparse.Namespace) -> int:
+    import yaml
+
+    from kiln.builds import Strategy, job_manifest
+    from kiln.reconcile.buildrun import Refused, inputs_of
+
+    run = _load_manifest(args.file, "BuildRun")
+    tenant = _load_manifest(args.tenant, "Namespace")
+    settings = _settings_file(args.settings)
+    # offline there is no API server to give the BuildRun a namespace and uid: the tenant's namespace,
+    # and a placeholder the operator's Job carries the real uid in place of
+    meta = run.setdefault("metadata", {})
+    meta.setdefault("uid", "00000000-0000-0000-0000-000000000000")
+    if "namespace" not in meta:
+        from kiln.api.constants import tenant_namespace
+
+        meta["namespace"] = tenant_namespace(
+            str(tenant["metadata"]["name"]), tenant["spec"].get("kubernetesNamespace")
+        )
+    inputs = inputs_of(
+        run,
+        _load_manifest(args.rule, "BuildRule"),
+        _load_manifest(args.repository, "Repository"),
+        tenant,
+        settings,
+    )
+    if isinstance(inputs, Refused):
+        raise CliError(f"{inputs.reason}: {inputs.message}")
+    try:
+        plan = job_manifest(inputs, settings.build_config, Strategy(args.strategy) if args.strategy else None)
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    sys.stdout.write(yaml.safe_dump_all(plan.manifests, sort_keys=False))
+    return 0
 
 
 def _host_port(flag: str, value: str) -> tuple[str, int]:
@@ -266,6 +335,11 @@ def _add_operator(sub: Any) -> None:
         metavar="HOST:PORT",
         help="also serve the code hosts' webhook receiver (as `kiln webhook serve`) on HOST:PORT",
     )
+    operator.add_argument(
+        "--metrics-listen",
+        metavar="HOST:PORT",
+        help="serve Prometheus /metrics (builds, and the receiver's when hosted) on HOST:PORT",
+    )
     operator.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     operator.set_defaults(handler=_operator)
 
@@ -309,13 +383,28 @@ def _add_webhook(sub: Any) -> None:
     inspect.set_defaults(handler=_webhook_inspect)
 
 
+def _add_job(sub: Any) -> None:
+    render = _group(sub, "job", "see the build Jobs the operator creates").add_parser(
+        "render", help="print the Job (and ConfigMap) the operator would create for a BuildRun (no cluster)"
+    )
+    render.add_argument("-f", "--file", required=True, help="BuildRun manifest (YAML; - for stdin)")
+    render.add_argument("--rule", required=True, help="its BuildRule manifest")
+    render.add_argument("--repository", required=True, help="its Repository manifest")
+    render.add_argument("--tenant", required=True, help="the Kiln Namespace manifest of its tenant")
+    render.add_argument("--strategy", choices=["buildkit", "buildah"], help="default: the settings' strategy")
+    render.add_argument(
+        "--settings", help="KILN_* settings, as KEY=value lines or a YAML mapping (default: the environment)"
+    )
+    render.set_defaults(handler=_job_render)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kiln", description="Build container images from Git repositories.")
     parser.add_argument("--version", action="version", version=f"kiln {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     sub.add_parser("version", help="print the version").set_defaults(handler=_version)
-    for add in (_add_crds, _add_rule, _add_operator, _add_webhook):
+    for add in (_add_crds, _add_rule, _add_job, _add_operator, _add_webhook):
         add(sub)
     return parser
 

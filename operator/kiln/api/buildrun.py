@@ -59,6 +59,7 @@ class SucceededReason(enum.StrEnum):
     CANCELLED = "Cancelled"
     SUPERSEDED = "Superseded"
     INVALID_RULE = "InvalidRule"
+    INVALID_REPOSITORY = "InvalidRepository"
 
 
 class Trigger(KilnModel):
@@ -125,6 +126,19 @@ class Cache(KilnModel):
     exported: bool | None = Field(None, description="The build exported its cache.")
 
 
+class Progress(KilnModel):
+    """How far a running build is, parsed from its output."""
+
+    step: int | None = Field(None, ge=0, description="The step being run (1-based).")
+    total: int | None = Field(
+        None, ge=0, description="Steps of the build (of the last stage when multi-stage)."
+    )
+    cached: int | None = Field(None, ge=0, description="Steps taken from the cache so far.")
+    summary: str | None = Field(
+        None, description="`step/total`, with the cached steps, e.g. `3/7 (2 cached)`."
+    )
+
+
 class Logs(KilnModel):
     """Where the build log is kept."""
 
@@ -157,6 +171,8 @@ class BuildRunStatus(KilnModel):
     message: str | None = Field(
         None, description="Human-readable summary of the outcome, e.g. the failing step."
     )
+    progress: Progress | None = Field(None, description="How far the build is, while it runs.")
+    strategy: str | None = Field(None, description="The build strategy that ran it, `buildkit` or `buildah`.")
     logs: Logs | None = Field(None, description="Where the build log is kept.")
     observed_generation: int | None = observed_generation_field()
     kopf: dict[str, Any] | None = kopf_state_field()

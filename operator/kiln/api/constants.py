@@ -59,6 +59,11 @@ LABEL_REPOSITORY = f"{GROUP}/repository"
 LABEL_BUILD_RULE = f"{GROUP}/build-rule"
 LABEL_BUILD_RUN = f"{GROUP}/build-run"
 
+# Objects of fixed names in every tenant namespace: the ServiceAccount builds run as and the copy of
+# the registry push Secret they mount (the tenancy controller makes both; build Jobs use them).
+BUILDER_SERVICE_ACCOUNT = "kiln-builder"
+PUSH_SECRET = "kiln-registry-push"
+
 # A Kiln Namespace `x` owns the Kubernetes namespace `kiln-x` unless spec.kubernetesNamespace says otherwise.
 KUBERNETES_NAMESPACE_PREFIX = "kiln-"
 

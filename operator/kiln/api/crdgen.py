@@ -198,6 +198,7 @@ PRINTER_COLUMNS: dict[str, list[Schema]] = {
         _column("Commit", ".status.shortCommit", "The commit built (abbreviated)."),
         _condition_column("Status", ConditionType.SUCCEEDED),
         _condition_column("Reason", ConditionType.SUCCEEDED, "reason"),
+        _column("Progress", ".status.progress.summary", "Steps done while it runs, e.g. `3/7 (2 cached)`."),
         _column("Image", ".status.images[0].ref", "The first image pushed."),
         _column("Phase", ".status.phase", "The phase.", priority=1),
         _AGE,

@@ -8,8 +8,21 @@ from typing import Any
 
 import kopf
 
-from kiln.api.constants import GROUP, KINDS, LABEL_NAMESPACE, NAMESPACE, VERSION, KindInfo
-from kiln.api.validation import format_problems, validate, validate_update
+from kiln.api.buildrule import BuildRule
+from kiln.api.buildrun import BuildRun
+from kiln.api.constants import (
+    API_VERSION,
+    BUILD_RULE,
+    BUILD_RUN,
+    GROUP,
+    KINDS,
+    LABEL_NAMESPACE,
+    NAMESPACE,
+    VERSION,
+    KindInfo,
+)
+from kiln.api.triggers import trigger_problems
+from kiln.api.validation import checked_spec, format_problems, validate, validate_update
 from kiln.controllers.runtime import Runtime
 from kiln.platform.kube import Kube
 from kiln.rules.types import Problem
@@ -59,6 +72,17 @@ def _problems(
     return problems
 
 
+def _trigger_problems(body: kopf.Body, username: str | None, memo: Runtime) -> list[Problem]:
+    """Whether this identity may create this BuildRun (see kiln.api.triggers)."""
+    run = BuildRun.model_validate(_without_status(body))
+    namespace = body.get("metadata", {}).get("namespace")
+    found = memo.kube.get(API_VERSION, BUILD_RULE.kind, run.spec.build_rule, namespace)
+    rule = checked_spec(BuildRule, found) if found is not None else None
+    if isinstance(rule, str):
+        return [Problem("spec.buildRule", f"BuildRule {run.spec.build_rule!r} is invalid: {rule}")]
+    return trigger_problems(run, rule, username, memo.settings.push_trigger_users)
+
+
 def _register(info: KindInfo) -> None:
     def handler(
         body: kopf.Body,
@@ -67,6 +91,7 @@ def _register(info: KindInfo) -> None:
         namespace: str | None,
         tenant_namespaces: kopf.Index[str, str],
         memo: Runtime,
+        userinfo: dict[str, Any] | None = None,
         **_: Any,
     ) -> None:
         # a deletion-pending object may still be patched (finalizers, status): never block that
@@ -78,6 +103,8 @@ def _register(info: KindInfo) -> None:
             old if operation == "UPDATE" else None,
             lambda: _in_tenant_namespace(namespace, tenant_namespaces, memo.kube),
         )
+        if not problems and info is BUILD_RUN and operation == "CREATE":
+            problems = _trigger_problems(body, (userinfo or {}).get("username"), memo)
         if problems:
             raise kopf.AdmissionError(
                 f"{info.kind} {body.get('metadata', {}).get('name', '')}: {format_problems(problems)}"

@@ -13,6 +13,7 @@ import kopf
 
 from kiln.api.constants import GROUP
 from kiln.controllers.runtime import Runtime, make_runtime
+from kiln.platform import metrics as platform_metrics
 from kiln.platform.kube import Kube, load_api_client
 from kiln.platform.settings import Settings
 from kiln.reconcile.webhook_tls import ensure_webhook_tls
@@ -70,20 +71,24 @@ def run(
     admission: bool = True,
     verbose: bool = False,
     webhook: tuple[str, int] | None = None,
+    metrics_listen: tuple[str, int] | None = None,
 ) -> None:
     if kubeconfig:
         # kopf logs in through the kubernetes client's default loading, which reads KUBECONFIG
         os.environ["KUBECONFIG"] = kubeconfig
     # importing the handler modules registers them with kopf
     from kiln.controllers import admission as admission_handlers
-    from kiln.controllers import buildrule, namespace
+    from kiln.controllers import buildrule, buildrun, namespace
 
-    _ = (admission_handlers, buildrule, namespace)
+    _ = (admission_handlers, buildrule, buildrun, namespace)
     settings = Settings.from_env()
     runtime = make_runtime(settings, Kube(load_api_client(kubeconfig)))
     with tempfile.TemporaryDirectory(prefix="kiln-tls-") as tls_dir, contextlib.ExitStack() as hosted:
         _configure(runtime, Path(tls_dir), admission)
         kopf.configure(verbose=verbose, log_format=kopf.LogFormat.JSON)
+        if metrics_listen is not None:
+            host, port = metrics_listen
+            platform_metrics.serve(port, host)
         if webhook is not None:
             # the receiver keeps its own event loop and watches, in a thread beside kopf's
             from kiln.receiver.app import ServerThread, create_app

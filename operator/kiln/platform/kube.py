@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Any
 
 from kubernetes import client, config
@@ -90,10 +91,19 @@ class Kube:
             return None
         return dict(obj.to_dict())
 
-    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
-        """Delete if present; True if a delete was issued."""
+    def delete(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str | None = None,
+        propagation: str | None = None,
+    ) -> bool:
+        """Delete if present (`propagation`: Background, Foreground or Orphan for dependents); True if a
+        delete was issued."""
+        body = {"propagationPolicy": propagation} if propagation else None
         try:
-            self._resource(api_version, kind).delete(name=name, namespace=namespace)
+            self._resource(api_version, kind).delete(name=name, namespace=namespace, body=body)
         except NotFoundError:
             return False
         except ApiException as error:
@@ -107,3 +117,30 @@ class Kube:
     ) -> list[dict[str, Any]]:
         items = self._resource(api_version, kind).get(namespace=namespace, **kwargs).items
         return [dict(i.to_dict()) for i in items]
+
+    def pod_log(
+        self, namespace: str, name: str, container: str, *, follow: bool = False, timeout: float | None = None
+    ) -> Iterator[str]:
+        """The container's log, line by line (each without its newline); `follow` streams it until the
+        container ends. `timeout` bounds the wait for each read."""
+        core = client.CoreV1Api(self.api_client)
+        # _preload_content=False: the raw urllib3 response, read as it arrives
+        response: Any = core.read_namespaced_pod_log(
+            name,
+            namespace,
+            container=container,
+            follow=follow,
+            _preload_content=False,
+            _request_timeout=timeout,
+        )
+        pending = b""
+        try:
+            for chunk in response.stream(64 * 1024):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    yield line.decode(errors="replace")
+            if pending:
+                yield pending.decode(errors="replace")
+        finally:
+            response.release_conn()

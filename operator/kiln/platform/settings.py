@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from kiln.api.common import positive_quantity
 from kiln.api.validation import problems_of
+from kiln.builds import BuildConfig, BuildkitMode, Strategy
 
 ENV_PREFIX = "KILN_"
 # The cloud metadata address is never reachable from a build, whatever the settings say.
@@ -37,6 +38,10 @@ def _quantity(value: Any) -> str:
 
 
 Quantity = Annotated[str, BeforeValidator(_quantity)]
+CommaSeparated = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_separated)]
+_BUILDS = BuildConfig()  # the build settings' defaults are the builders' own
+# BuildConfig's field names whose setting is named otherwise
+_BUILD_FIELDS = {"strategy": "build_strategy", "image_pull_policy": "build_image_pull_policy"}
 
 
 class Settings(BaseSettings):
@@ -48,10 +53,7 @@ class Settings(BaseSettings):
     # where the operator runs; the webhook CA Secret and (by default) registry push Secrets live here
     operator_namespace: str = "kiln-system"
     # pod and service ranges build pods may never reach (plus METADATA_CIDR); comma-separated
-    cluster_cidrs: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_separated)] = (
-        "10.244.0.0/16",
-        "10.96.0.0/12",
-    )
+    cluster_cidrs: CommaSeparated = ("10.244.0.0/16", "10.96.0.0/12")
     # defaults for a tenant whose spec.quota leaves a field unset
     default_max_concurrent_builds: int = Field(4, ge=1)
     default_build_cpu: Quantity = "2"
@@ -60,6 +62,22 @@ class Settings(BaseSettings):
     webhook_listen: str = "0.0.0.0"
     webhook_port: int = Field(9443, ge=1, le=65535)
     webhook_host: str | None = None
+    # builds (docs/builds.md): the strategy of every build, the BuildKit mode, the images, the
+    # registries spoken to over plain HTTP and the name of each rule's cache repository
+    build_strategy: Strategy = _BUILDS.strategy
+    buildkit_mode: BuildkitMode = _BUILDS.buildkit_mode
+    buildkit_image: str = _BUILDS.buildkit_image
+    buildkit_privileged_image: str = _BUILDS.buildkit_privileged_image
+    buildah_image: str = _BUILDS.buildah_image
+    clone_image: str = _BUILDS.clone_image
+    build_image_pull_policy: str = _BUILDS.image_pull_policy
+    insecure_registries: CommaSeparated = _BUILDS.insecure_registries
+    cache_repository: str = _BUILDS.cache_repository
+    # prefix=replacement pairs for clone URLs (git's insteadOf), comma-separated
+    git_url_rewrites: CommaSeparated = ()
+    # who may create Push and Resync BuildRuns (Kubernetes user names); unset: the service accounts
+    # kiln-operator and kiln-webhook of the operator namespace (the Helm chart's)
+    trigger_users: CommaSeparated = ()
 
     @field_validator("cluster_cidrs")
     @classmethod
@@ -75,6 +93,33 @@ class Settings(BaseSettings):
         return host or None
 
     @property
+    def build_config(self) -> BuildConfig:
+        """The build Jobs' settings (raises ValueError for values the builders refuse)."""
+        return BuildConfig(
+            strategy=self.build_strategy,
+            buildkit_mode=self.buildkit_mode,
+            buildkit_image=self.buildkit_image,
+            buildkit_privileged_image=self.buildkit_privileged_image,
+            buildah_image=self.buildah_image,
+            clone_image=self.clone_image,
+            image_pull_policy=self.build_image_pull_policy,
+            insecure_registries=self.insecure_registries,
+            cache_repository=self.cache_repository,
+            git_url_rewrites=tuple(
+                (prefix, replacement)
+                for prefix, _, replacement in (r.partition("=") for r in self.git_url_rewrites)
+            ),
+        )
+
+    @property
+    def push_trigger_users(self) -> frozenset[str]:
+        """The identities whose Push and Resync BuildRuns admission accepts."""
+        if self.trigger_users:
+            return frozenset(self.trigger_users)
+        account = f"system:serviceaccount:{self.operator_namespace}"
+        return frozenset({f"{account}:kiln-operator", f"{account}:kiln-webhook"})
+
+    @property
     def blocked_egress_cidrs(self) -> tuple[str, ...]:
         """Destinations a build pod's NetworkPolicy excludes from its egress."""
         return (*self.cluster_cidrs, METADATA_CIDR)
@@ -84,13 +129,20 @@ class Settings(BaseSettings):
         """The settings from `env` (default: the process environment); SettingsError names each bad variable."""
         try:
             if env is None:
-                return cls()
-            # validation alone, from the given mapping: the process environment is not read
-            values = {
-                k.removeprefix(ENV_PREFIX).lower(): v for k, v in env.items() if k.startswith(ENV_PREFIX)
-            }
-            return cls.model_validate(values)
+                settings = cls()
+            else:
+                # validation alone, from the given mapping: the process environment is not read
+                values = {
+                    k.removeprefix(ENV_PREFIX).lower(): v for k, v in env.items() if k.startswith(ENV_PREFIX)
+                }
+                settings = cls.model_validate(values)
         except ValidationError as error:
             raise SettingsError(
                 "; ".join(f"{ENV_PREFIX}{p.field.upper()}: {p.message}" for p in problems_of(error))
             ) from None
+        try:  # the builders' own checks, at start rather than at the first build
+            settings.build_config  # noqa: B018
+        except ValueError as error:
+            field, _, message = str(error).partition(": ")
+            raise SettingsError(f"{ENV_PREFIX}{_BUILD_FIELDS.get(field, field).upper()}: {message}") from None
+        return settings

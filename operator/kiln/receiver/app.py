@@ -28,6 +28,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from kiln.api.constants import BUILD_RUN, GROUP, VERSION, Provider
+from kiln.platform import metrics as platform_metrics
 from kiln.platform.kube import load_api_client
 from kiln.receiver import metrics
 from kiln.receiver.cache import ResourceCache
@@ -222,7 +223,7 @@ class Receiver:
 
 
 async def _metrics(_: web.Request) -> web.Response:
-    body, content_type = metrics.exposition()
+    body, content_type = platform_metrics.exposition()
     return web.Response(body=body, headers={"Content-Type": content_type})
 
 
@@ -303,7 +304,7 @@ def serve(
     logging.getLogger("kubernetes").setLevel(logging.INFO)
     logging.getLogger("urllib3").setLevel(logging.INFO)
     if metrics_port is not None:
-        metrics.serve(metrics_port, host)
+        platform_metrics.serve(metrics_port, host)
     app = create_app(load_api_client(kubeconfig), expose_metrics=metrics_port is None)
     log.info("webhook receiver listening", extra={"kiln": {"listen": f"{host}:{port}"}})
     web.run_app(app, host=host, port=port, access_log=None, print=None)

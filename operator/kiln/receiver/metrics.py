@@ -1,15 +1,8 @@
-"""Prometheus metrics of Kiln's processes (default registry), and how to expose them."""
+"""The webhook receiver's Prometheus metrics (default registry; `kiln.platform.metrics` exposes it)."""
 
 from __future__ import annotations
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    Counter,
-    Histogram,
-    generate_latest,
-    start_http_server,
-)
+from prometheus_client import Counter, Histogram
 
 # Label values are bounded: the provider comes from a fixed set (anything else is `unknown`), the
 # outcome from kiln.webhooks.decisions.DeliveryOutcome. Tenants and repositories stay out (cardinality).
@@ -50,13 +43,3 @@ def record_delivery(
         WEBHOOK_BUILDRUNS.labels(provider).inc(created)
     if rule_failures:
         WEBHOOK_RULE_FAILURES.labels(provider).inc(rule_failures)
-
-
-def exposition() -> tuple[bytes, str]:
-    """The text exposition of every metric, and its content type."""
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
-
-
-def serve(port: int, addr: str = "0.0.0.0") -> None:
-    """Serve /metrics on a port of its own, from a daemon thread."""
-    start_http_server(port, addr=addr)

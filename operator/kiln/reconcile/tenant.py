@@ -12,7 +12,7 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from kiln.api.constants import API_VERSION, LABEL_NAMESPACE, REPOSITORY
+from kiln.api.constants import API_VERSION, LABEL_NAMESPACE, PUSH_SECRET, REPOSITORY
 from kiln.api.namespace import NamespaceSpec
 from kiln.platform.kube import Kube
 from kiln.platform.settings import Settings
@@ -86,7 +86,7 @@ def reconcile_tenant(kube: Kube, settings: Settings, tenant: Tenant) -> Reconcil
 def _sync_push_secret(kube: Kube, tenant: Tenant, ns: str, owner: Mapping[str, Any]) -> str | None:
     """Copy the push Secret into the tenant namespace; return a problem description if it cannot."""
     if tenant.push_secret is None:
-        kube.delete("v1", "Secret", manifests.PUSH_SECRET, ns)
+        kube.delete("v1", "Secret", PUSH_SECRET, ns)
         return None
     source_ns, source_name = tenant.push_secret
     try:
@@ -95,7 +95,7 @@ def _sync_push_secret(kube: Kube, tenant: Tenant, ns: str, owner: Mapping[str, A
         return f"cannot read push Secret {source_ns}/{source_name}: {error.reason}"
     if source is None:
         # credentials withdrawn at the source are withdrawn from the tenant too
-        kube.delete("v1", "Secret", manifests.PUSH_SECRET, ns)
+        kube.delete("v1", "Secret", PUSH_SECRET, ns)
         return f"spec.registry.pushSecretRef: Secret {source_ns}/{source_name} not found"
     kube.apply(manifests.owned(manifests.push_secret(tenant.name, ns, source), dict(owner)))
     return None

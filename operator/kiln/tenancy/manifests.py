@@ -13,7 +13,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
-from kiln.api.constants import API_VERSION, LABEL_NAMESPACE, NAMESPACE, tenant_namespace
+from kiln.api.constants import (
+    API_VERSION,
+    BUILDER_SERVICE_ACCOUNT,
+    LABEL_NAMESPACE,
+    NAMESPACE,
+    PUSH_SECRET,
+    tenant_namespace,
+)
 from kiln.api.namespace import NamespaceSpec
 
 Manifest = dict[str, Any]
@@ -32,12 +39,9 @@ class TenantDefaults(Protocol):
     def default_build_memory(self) -> str: ...
 
 
-BUILDER_SERVICE_ACCOUNT = "kiln-builder"
 NETWORK_POLICY = "kiln-builds"
 RESOURCE_QUOTA = "kiln-quota"
 LIMIT_RANGE = "kiln-limits"
-# the push Secret's copy in the tenant namespace, under a fixed name so build Jobs can mount it
-PUSH_SECRET = "kiln-registry-push"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "kiln"}
 
 # Rootless BuildKit needs seccomp and AppArmor unconfined (it creates user namespaces and mounts),

@@ -239,7 +239,7 @@ def test_printer_columns_name_declared_fields() -> None:
 
 def test_buildrun_columns() -> None:
     names = [c["name"] for c in PRINTER_COLUMNS["BuildRun"] if not c.get("priority")]
-    assert names == ["Rule", "Ref", "Commit", "Status", "Reason", "Image", "Age"]
+    assert names == ["Rule", "Ref", "Commit", "Status", "Reason", "Progress", "Image", "Age"]
     status = next(c for c in PRINTER_COLUMNS["BuildRun"] if c["name"] == "Status")
     assert status["jsonPath"] == '.status.conditions[?(@.type=="Succeeded")].status'
 

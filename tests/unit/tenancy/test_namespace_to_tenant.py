@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kiln.api.constants import BUILDER_SERVICE_ACCOUNT
 from kiln.api.validation import validate
 from kiln.platform.settings import Settings
 from kiln.tenancy import manifests
@@ -36,7 +37,7 @@ def test_valid_namespace_to_tenant_with_its_children() -> None:
         ("Namespace", "kiln-acme"),
         ("NetworkPolicy", manifests.NETWORK_POLICY),
         ("ResourceQuota", manifests.RESOURCE_QUOTA),
-        ("ServiceAccount", manifests.BUILDER_SERVICE_ACCOUNT),
+        ("ServiceAccount", BUILDER_SERVICE_ACCOUNT),
     ]
     assert tenant.object_ref == {
         "apiVersion": "kiln.dev/v1alpha1",
@@ -58,7 +59,7 @@ def test_invalid_namespace_to_tenant_with_the_problem_worded_as_admission_words_
 
 def test_child_drift_is_a_changed_field_kiln_sets_not_a_field_others_own() -> None:
     tenant = Tenant.of(body(VALID), Settings(), "kiln-system")
-    account = dict(tenant.desired[("ServiceAccount", manifests.BUILDER_SERVICE_ACCOUNT)])
+    account = dict(tenant.desired[("ServiceAccount", BUILDER_SERVICE_ACCOUNT)])
     with_server_fields = {
         **account,
         "secrets": [{"name": "token"}],

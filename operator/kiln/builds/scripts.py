@@ -1,0 +1,222 @@
+"""The shell scripts build containers run, and the registry configuration files they read.
+
+Generated as strings. Every user-provided value (URLs, refs, tags, build arguments, paths) reaches
+a script either as a positional argument (`"$@"`) or quoted with `shlex.quote`, never spliced in
+raw. Secrets are never in a script: they are files, read at run time.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from kiln.api.constants import Provider
+
+# Mounted files and scratch space shared by the containers' scripts and the pod spec.
+GIT_TOKEN_DIR = "/kiln/git"
+GIT_TOKEN_FILE = f"{GIT_TOKEN_DIR}/token"
+# the push Secret's .dockerconfigjson as config.json: a DOCKER_CONFIG directory and an auth file
+REGISTRY_AUTH_DIR = "/kiln/registry"
+REGISTRY_AUTH_FILE = f"{REGISTRY_AUTH_DIR}/config.json"
+WORK_DIR = "/tmp/kiln"
+METADATA_FILE = f"{WORK_DIR}/metadata.json"
+DIGEST_FILE = f"{WORK_DIR}/digest"
+TERMINATION_LOG = "/dev/termination-log"
+# the local name of a multi-platform build's manifest list (buildah)
+MANIFEST_LIST = "kiln-build"
+
+# The user name sent with a token over HTTPS where the code host wants a particular one; a URL
+# with a user name in it (https://user@host/...) overrides this.
+GIT_TOKEN_USERNAMES: dict[Provider, str] = {
+    Provider.GITHUB: "x-access-token",
+    Provider.GITLAB: "oauth2",
+    Provider.GITEE: "oauth2",
+    Provider.BITBUCKET: "x-token-auth",
+    Provider.BITBUCKET_SERVER: "x-token-auth",
+}
+
+# Runs a command with its output to the log and to a file, keeping its exit status (POSIX sh has
+# no pipefail; BusyBox ash and dash are what the BuildKit and clone images have).
+_LOGGED = """\
+logged() {
+  { "$@" && echo 0 >"$work/rc" || echo "$?" >"$work/rc"; } 2>&1 | tee -a "$work/build.log"
+  return "$(cat "$work/rc")"
+}"""
+
+
+@dataclass(frozen=True, slots=True)
+class Raw:
+    """Shell text put into a command unquoted: only ever one of this module's constants."""
+
+    text: str
+
+
+# buildah's --authfile, present only when the (optional) push Secret was mounted
+AUTH_FLAG = Raw('${auth:+--authfile "$auth"}')
+Word = str | Raw
+
+
+def shell_command(argv: Sequence[Word]) -> str:
+    """`argv` as one shell command line, every word quoted except the Raw ones."""
+    return " ".join(w.text if isinstance(w, Raw) else shlex.quote(w) for w in argv)
+
+
+def _lines(*parts: str | Iterable[str]) -> str:
+    out: list[str] = []
+    for part in parts:
+        out.extend([part] if isinstance(part, str) else part)
+    return "\n".join(out) + "\n"
+
+
+def credential_helper(username: str, token_file: str = GIT_TOKEN_FILE) -> str:
+    """A git credential helper (shell form) answering `get` with the token read from `token_file`.
+
+    The token is read when git asks, so it is in no argument, command or environment variable.
+    """
+    return (
+        '!f() { test "$1" = get || return 0; user=; '
+        'while IFS= read -r line && [ -n "$line" ]; do case "$line" in username=*) user=1;; esac; done; '
+        f'[ -n "$user" ] || echo username={shlex.quote(username)}; '
+        f"printf 'password=%s\\n' \"$(cat {shlex.quote(token_file)})\"; }}; f"
+    )
+
+
+def clone_script(
+    url: str, ref: str, commit: str, dest: str, helper: str | None, rewrites: Sequence[tuple[str, str]] = ()
+) -> str:
+    """Check out exactly `commit` of `url` into `dest`, fetched by id or else through `ref`.
+
+    Many servers (git daemon among them) refuse to send a commit by id that no ref advertises, so
+    the fallback fetches the ref's history and then looks for the commit in it. Fails with a
+    `kiln:` line naming the commit when it is gone (force-pushed away or deleted). `rewrites` are
+    git's `url.<replacement>.insteadOf <prefix>` (a mirror of the code host, say), in the clone's own
+    config.
+    """
+    git = 'git -c credential.helper= -c credential.helper="$helper"' if helper else "git"
+    return _lines(
+        "set -eu",
+        f"url={shlex.quote(url)} ref={shlex.quote(ref)} commit={shlex.quote(commit)} dest={shlex.quote(dest)}",
+        f"helper={shlex.quote(helper or '')}",
+        'fail() { echo "kiln: $*" >&2; exit 1; }',
+        'git -c init.defaultBranch=kiln init -q "$dest"',
+        'cd "$dest"',
+        *(
+            f"git config --add {shlex.quote(f'url.{replacement}.insteadOf')} {shlex.quote(prefix)}"
+            for prefix, replacement in rewrites
+        ),
+        'git remote add origin "$url"',
+        f'if {git} fetch -q --no-tags --depth=1 origin "$commit" 2>/dev/null; then :',
+        "else",
+        '  echo "kiln: $url does not serve commit $commit by id; fetching $ref" >&2',
+        # git's own error first, then ours: a transport child may write after git exits, so
+        # its output goes through a file rather than straight to the log
+        f'  if ! {git} fetch -q --no-tags origin "+$ref:refs/kiln/source" 2>.git/kiln-fetch.err; then',
+        "    cat .git/kiln-fetch.err >&2",
+        '    fail "cannot fetch $ref from $url"',
+        "  fi",
+        "fi",
+        'git cat-file -e "$commit^{commit}" 2>/dev/null \\',
+        '  || fail "commit $commit is not in $ref of $url any more (force-pushed away or deleted)"',
+        'git -c advice.detachedHead=false checkout -q --detach "$commit"',
+        "head=$(git rev-parse HEAD)",
+        '[ "$head" = "$commit" ] || fail "checked out $head instead of $commit"',
+        'echo "kiln: checked out $commit of $ref"',
+    )
+
+
+def _termination_message(digest: str, imported: str, exported: str) -> str:
+    """The line writing the result JSON; the three arguments are shell expressions."""
+    return (
+        f'printf \'{{"digest":"%s","cacheImported":%s,"cacheExported":%s}}\\n\' '
+        f'"{digest}" "{imported}" "{exported}" >{TERMINATION_LOG}'
+    )
+
+
+# The cache export vertex of BuildKit's plain progress (`#12 exporting cache to registry` ...
+# `#12 DONE 0.4s`): exported only if that vertex finished without error.
+_BUILDKIT_CACHE_EXPORTED = (
+    'awk \'$2 == "exporting" && $3 == "cache" { id = $1 } '
+    'id != "" && $1 == id && $2 == "DONE" { ok = 1 } END { exit !ok }\' "$work/build.log"'
+)
+
+# Runs `buildctl-daemonless.sh "$@"` (the arguments follow the script: `sh -c SCRIPT kiln-build
+# build --frontend ...`), then reports the pushed digest and the cache use. The daemon is new in
+# every pod, so a CACHED step can only come from the imported registry cache.
+BUILDKIT_SCRIPT = _lines(
+    "set -eu",
+    f"work={WORK_DIR}",
+    'mkdir -p "$work"',
+    _LOGGED,
+    'logged buildctl-daemonless.sh "$@"',
+    'digest=$(sed -n \'s/^ *"containerimage\\.digest": *"\\(sha256:[0-9a-f]\\{64\\}\\)".*/\\1/p\' '
+    + METADATA_FILE
+    + " 2>/dev/null || true)",
+    '[ -n "$digest" ] || { echo "kiln: buildctl reported no image digest" >&2; exit 1; }',
+    "imported=false",
+    "grep -Eq '^#[0-9]+ CACHED$' \"$work/build.log\" && imported=true",
+    "exported=false",
+    f"{_BUILDKIT_CACHE_EXPORTED} && exported=true",
+    _termination_message("$digest", "$imported", "$exported"),
+)
+
+
+def buildah_script(build: Sequence[Word], pushes: Sequence[Sequence[Word]], *, cache: bool) -> str:
+    """Run the `build` command, then each push (each writing the digest to WORK_DIR/digest), and
+    report the digest of the first push and, if `cache`, whether the remote cache was used.
+
+    The push Secret is optional and buildah refuses an --authfile that does not exist, so the
+    commands carry AUTH_FLAG, set only when the file is there. Every push should write the same
+    digest; a different one is reported in the log.
+    """
+    pushes_then_check = [
+        line
+        for argv in pushes
+        for line in (
+            shell_command(argv),
+            'd=$(cat "$work/digest")',
+            '[ -n "$digest" ] || digest=$d',
+            '[ "$d" = "$digest" ] || echo "kiln: warning: pushed $d, the first push was $digest" >&2',
+        )
+    ]
+    return _lines(
+        "set -eu",
+        f"work={WORK_DIR}",
+        'mkdir -p "$work"',
+        f"auth={REGISTRY_AUTH_FILE}",
+        '[ -f "$auth" ] || auth=',
+        _LOGGED,
+        "logged " + shell_command(build),
+        "digest=",
+        pushes_then_check,
+        'case "$digest" in sha256:*) ;; *) echo "kiln: buildah reported no image digest" >&2; exit 1;; esac',
+        "imported=false",
+        "exported=false",
+        [
+            "grep -q -- '^--> Cache pulled from remote' \"$work/build.log\" && imported=true",
+            "grep -q -- '^--> Pushing cache' \"$work/build.log\" && exported=true",
+        ]
+        if cache
+        else [],
+        _termination_message("$digest", "$imported", "$exported"),
+    )
+
+
+def buildkitd_toml(insecure_registries: Iterable[str]) -> str:
+    """buildkitd.toml reaching these registries over plain HTTP.
+
+    `http = true` alone: BuildKit's docs (docs/buildkitd.toml.md) say not to combine it with
+    `insecure = true`, which is for HTTPS with an untrusted certificate.
+    """
+    return "".join(f'[registry."{host}"]\n  http = true\n\n' for host in sorted(set(insecure_registries)))
+
+
+def registries_conf(insecure_registries: Iterable[str]) -> str:
+    """A containers-registries.conf(5) drop-in letting buildah use plain HTTP with these registries only.
+
+    Narrower than `--tls-verify=false`, which would also drop TLS verification of every base
+    image pulled from a public registry.
+    """
+    return "".join(
+        f'[[registry]]\nlocation = "{host}"\ninsecure = true\n\n' for host in sorted(set(insecure_registries))
+    )

@@ -1,0 +1,177 @@
+"""A build Job and its Pod, as the API server reports them -> the BuildRun's phase, reason and result.
+
+Pure: the BuildRun controller hands in the raw objects (camelCase dicts, as watches deliver them)
+and writes what `observe` returns with `status_fields`. The build container's termination message
+carries the pushed digest (or, with FallbackToLogsOnError, the last lines of a failed build).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kiln.api.buildrun import Phase, SucceededReason
+from kiln.api.conditions import ConditionDict, set_condition
+from kiln.api.constants import ConditionType
+from kiln.builds.parts import BUILD_CONTAINER, CLONE_CONTAINER
+from kiln.builds.results import BuildResult, failure_message, parse_termination_message
+
+Object = Mapping[str, Any]
+FINISHED = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELLED})
+# container waiting reasons that will not pass by themselves: the build cannot start
+_STUCK = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError"})
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """Where a build is, as far as its Job and Pod tell."""
+
+    phase: Phase
+    reason: SucceededReason
+    message: str = ""
+    start_time: str | None = None
+    completion_time: str | None = None
+    result: BuildResult = field(default_factory=BuildResult)
+
+    @property
+    def finished(self) -> bool:
+        return self.phase in FINISHED
+
+
+def _job_condition(job: Object, type_: str) -> Object | None:
+    conditions = (job.get("status") or {}).get("conditions") or ()
+    return next((c for c in conditions if c.get("type") == type_ and c.get("status") == "True"), None)
+
+
+def _container(pod: Object, key: str, name: str) -> Object:
+    statuses = (pod.get("status") or {}).get(key) or ()
+    return next((s for s in statuses if s.get("name") == name), {})
+
+
+def _state(status: Object, state: str) -> Object | None:
+    value = (status.get("state") or {}).get(state)
+    return value if isinstance(value, Mapping) else None
+
+
+def _failed_container(pod: Object) -> Observation | None:
+    """A failed checkout or build, or None while neither has failed."""
+    clone = _state(_container(pod, "initContainerStatuses", CLONE_CONTAINER), "terminated")
+    if clone is not None and clone.get("exitCode") != 0:
+        text = (clone.get("message") or "").strip() or f"exit code {clone.get('exitCode')}"
+        return Observation(
+            Phase.FAILED,
+            SucceededReason.BUILD_FAILED,
+            f"checking out the source failed: {failure_message(text)}",
+            completion_time=clone.get("finishedAt"),
+        )
+    return None
+
+
+def _duration(seconds: object) -> str:
+    """3600 -> `1h`, 5400 -> `1h30m`: the Job's deadline as the rule's timeout is written."""
+    if not isinstance(seconds, int) or seconds <= 0:
+        return "its deadline"
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return "".join(f"{n}{unit}" for n, unit in ((hours, "h"), (minutes, "m"), (secs, "s")) if n)
+
+
+def observe(job: Object | None, pod: Object | None) -> Observation:
+    """The build's state from its Job (None: not created yet) and the Job's Pod (None: none yet or gone)."""
+    if job is None:
+        return Observation(Phase.PENDING, SucceededReason.PENDING, "creating the build Job")
+    job_status = job.get("status") or {}
+    started = job_status.get("startTime")
+    deadline = _job_condition(job, "Failed")
+    if deadline is not None and deadline.get("reason") == "DeadlineExceeded":
+        return Observation(
+            Phase.FAILED,
+            SucceededReason.TIMEOUT,
+            "the build ran longer than the rule's timeout of "
+            f"{_duration((job.get('spec') or {}).get('activeDeadlineSeconds'))} and was stopped",
+            start_time=started,
+            completion_time=deadline.get("lastTransitionTime"),
+        )
+    if pod is not None:
+        failed = _failed_container(pod)
+        if failed is not None:
+            return Observation(failed.phase, failed.reason, failed.message, started, failed.completion_time)
+        build = _container(pod, "containerStatuses", BUILD_CONTAINER)
+        terminated = _state(build, "terminated")
+        if terminated is not None:
+            result = parse_termination_message(terminated.get("message"))
+            finished = terminated.get("finishedAt")
+            if terminated.get("exitCode") == 0 and result.succeeded:
+                return Observation(Phase.SUCCEEDED, SucceededReason.PUSHED, "", started, finished, result)
+            why = result.failure or "the build container exited without a digest"
+            if terminated.get("exitCode") == 0:
+                why = f"the build ended without reporting a pushed digest: {why}"
+            return Observation(
+                Phase.FAILED, SucceededReason.BUILD_FAILED, failure_message(why), started, finished, result
+            )
+        phase = (pod.get("status") or {}).get("phase")
+        cloning = _state(_container(pod, "initContainerStatuses", CLONE_CONTAINER), "running") is not None
+        if phase == "Running" or cloning:
+            step = "building" if phase == "Running" else "checking out the source"
+            return Observation(Phase.RUNNING, SucceededReason.BUILDING, step, start_time=started)
+        waiting = [
+            w
+            for key in ("initContainerStatuses", "containerStatuses")
+            for s in (pod.get("status") or {}).get(key) or ()
+            if (w := _state(s, "waiting")) is not None and w.get("reason") not in (None, "PodInitializing")
+        ]
+        if waiting:
+            reason = waiting[0].get("reason")
+            message = f"waiting for the build pod: {reason}: {waiting[0].get('message') or ''}".rstrip(": ")
+            if reason in _STUCK:
+                message += " (the build cannot start until this is fixed; it ends at the rule's timeout)"
+            return Observation(Phase.PENDING, SucceededReason.PENDING, message, start_time=started)
+    failed_job = _job_condition(job, "Failed")
+    if failed_job is not None:
+        return Observation(
+            Phase.FAILED,
+            SucceededReason.BUILD_FAILED,
+            failed_job.get("message") or f"the build Job failed ({failed_job.get('reason')})",
+            started,
+            failed_job.get("lastTransitionTime"),
+        )
+    return Observation(
+        Phase.PENDING, SucceededReason.PENDING, "waiting for the build pod", start_time=started
+    )
+
+
+def status_fields(
+    observation: Observation,
+    conditions: Sequence[ConditionDict] | None,
+    image_refs: Sequence[str],
+    generation: int | None = None,
+) -> dict[str, Any]:
+    """The BuildRun status fields an observation sets (merge-patch shape)."""
+    succeeded = {Phase.SUCCEEDED: "True", Phase.FAILED: "False", Phase.CANCELLED: "False"}.get(
+        observation.phase, "Unknown"
+    )
+    fields: dict[str, Any] = {
+        "phase": observation.phase.value,
+        "conditions": set_condition(
+            conditions,
+            ConditionType.SUCCEEDED,
+            succeeded,
+            observation.reason.value,
+            observation.message,
+            generation,
+        ),
+        "message": observation.message or None,
+    }
+    if observation.start_time:
+        fields["startTime"] = observation.start_time
+    if observation.completion_time and observation.finished:
+        fields["completionTime"] = observation.completion_time
+    result = observation.result
+    if result.digest:
+        fields["images"] = [{"ref": ref, "digest": result.digest} for ref in image_refs]
+    if result.cache_imported is not None or result.cache_exported is not None:
+        fields["cache"] = {"imported": result.cache_imported, "exported": result.cache_exported}
+    if observation.finished:
+        fields["progress"] = None
+    return fields
