@@ -56,7 +56,17 @@ def build(rootfs: Path, name: str, out: Path, config: dict[str, object]) -> None
         # GNU tar keeps device nodes, hard links and xattrs; sorted names make the layer depend only on
         # the files (and their times), not on directory order
         subprocess.run(
-            ["tar", "--numeric-owner", "--xattrs", "--sort=name", "-C", str(rootfs), "-cf", str(layer_tar), "."],
+            [
+                "tar",
+                "--numeric-owner",
+                "--xattrs",
+                "--sort=name",
+                "-C",
+                str(rootfs),
+                "-cf",
+                str(layer_tar),
+                ".",
+            ],
             check=True,
         )
         diff_id = "sha256:" + sha256_file(layer_tar)
@@ -66,6 +76,9 @@ def build(rootfs: Path, name: str, out: Path, config: dict[str, object]) -> None
             "os": "linux",
             "config": config,
             "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+            # one entry per layer: buildah counts the history's non-empty entries against the layers
+            # when it commits a RUN step on top ("history lists 1 non-empty layers, but we have 2")
+            "history": [{"created": "1970-01-01T00:00:00Z", "created_by": "hack/mkimage.py"}],
         }
         cfg = blobs.put_json(image_config)
         manifest = blobs.put_json(
@@ -94,7 +107,17 @@ def build(rootfs: Path, name: str, out: Path, config: dict[str, object]) -> None
         (layout / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
         partial = out.with_suffix(".partial")
         subprocess.run(
-            ["tar", "--numeric-owner", "-C", str(layout), "-cf", str(partial), "oci-layout", "index.json", "blobs"],
+            [
+                "tar",
+                "--numeric-owner",
+                "-C",
+                str(layout),
+                "-cf",
+                str(partial),
+                "oci-layout",
+                "index.json",
+                "blobs",
+            ],
             check=True,
         )
         partial.rename(out)

@@ -42,12 +42,14 @@ kctl() { "$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
 # name  archive  mkimage flags: the images every run needs
 image_ref() { echo "localhost/kiln/$1"; }
 PAUSE=$(image_ref pause:1)
-BUSYBOX=$(image_ref busybox:1)
+# 2: its config has a history entry for its layer, which buildah needs to commit RUN steps on top
+BUSYBOX_VERSION=2
+BUSYBOX=$(image_ref "busybox:$BUSYBOX_VERSION")
 BUILDER=$(image_ref "builder:$BUILDER_VERSION")
 
 images() {
   mkdir -p "$IMAGES"
-  if [ ! -f "$IMAGES/pause-1.tar" ] || [ ! -f "$IMAGES/busybox-1.tar" ]; then
+  if [ ! -f "$IMAGES/pause-1.tar" ] || [ ! -f "$IMAGES/busybox-$BUSYBOX_VERSION.tar" ]; then
     # FROM scratch needs a static binary: Debian's busybox-static
     if ldd /bin/busybox >/dev/null 2>&1; then die "/bin/busybox is dynamically linked: apt-get install busybox-static"; fi
     local r; r=$(mktemp -d)
@@ -59,7 +61,7 @@ images() {
     printf 'root:x:0:\nnogroup:x:65534:\n' >"$r/busybox/etc/group"
     # pause: a PID 1 that only sleeps; CRI stops sandboxes with SIGKILL, so it needs no signal handling
     python3 "$HACK/mkimage.py" "$r/pause" "$PAUSE" "$IMAGES/pause-1.tar" --entrypoint '["/bin/busybox","sleep","inf"]' >&2
-    python3 "$HACK/mkimage.py" "$r/busybox" "$BUSYBOX" "$IMAGES/busybox-1.tar" --cmd '["/bin/sh"]' >&2
+    python3 "$HACK/mkimage.py" "$r/busybox" "$BUSYBOX" "$IMAGES/busybox-$BUSYBOX_VERSION.tar" --cmd '["/bin/sh"]' >&2
     rm -rf "$r"
   fi
   if [ ! -f "$IMAGES/builder-$BUILDER_VERSION.tar" ]; then
@@ -235,7 +237,7 @@ start() {
   fi
   wait_for "containerd" containerd ctr version
   import_image "$IMAGES/pause-1.tar" "$PAUSE"
-  import_image "$IMAGES/busybox-1.tar" "$BUSYBOX"
+  import_image "$IMAGES/busybox-$BUSYBOX_VERSION.tar" "$BUSYBOX"
   import_image "$IMAGES/builder-$BUILDER_VERSION.tar" "$BUILDER"
   if ! running kubelet; then
     # AWS_EC2_METADATA_DISABLED: the in-tree ECR credential provider otherwise probes 169.254.169.254

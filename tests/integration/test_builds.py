@@ -193,9 +193,9 @@ def env(operator: OperatorProcess, gitserver: GitServer, registry: Registry) -> 
         tenants.cleanup()
 
 
-def base_image(registry: Registry) -> str:
-    """busybox, as the harness pushed it, where build pods reach the registry."""
-    return f"{registry.pod_address}/kiln/busybox:1"
+def base_image(env: BuildEnv) -> str:
+    """busybox, as the harness pushed it to the registry, where build pods reach the registry."""
+    return env.cluster.busybox_image.replace("localhost/", f"{env.registry.pod_address}/")
 
 
 def succeeded(run: Manifest) -> Manifest:
@@ -209,7 +209,7 @@ def test_push_to_image_with_a_digest_per_tag_progress_and_an_archived_log(env: B
     env.rule("main", repo, tags=[{"tag": "latest"}, {"tag": "main", "commitIdLength": 7}])
     dockerfile = "\n".join(
         [
-            f"FROM {base_image(env.registry)}",
+            f"FROM {base_image(env)}",
             "RUN echo one > /one",
             "RUN sleep 6 && echo two > /two",
             "RUN sleep 6 && cat /one /two > /three",
@@ -226,7 +226,7 @@ def test_push_to_image_with_a_digest_per_tag_progress_and_an_archived_log(env: B
 
     run = env.wait(name, ("Succeeded", "Failed"), watch=progress)
     status = run["status"]
-    assert status["phase"] == "Succeeded", status
+    assert status["phase"] == "Succeeded", json.dumps(status, indent=1)
     assert (succeeded(run)["status"], succeeded(run)["reason"]) == ("True", "Pushed")
     assert status["shortCommit"] == commit[:7]
     assert status["jobName"] == name and status["strategy"] == "buildah"
@@ -286,7 +286,7 @@ def test_failing_run_to_failed_naming_the_step(env: BuildEnv) -> None:
     repo = f"broken-{uuid.uuid4().hex[:6]}"
     env.repository(repo)
     env.rule("broken", repo)
-    dockerfile = f"FROM {base_image(env.registry)}\nRUN echo building\nRUN echo no such tool >&2 && exit 3\n"
+    dockerfile = f"FROM {base_image(env)}\nRUN echo building\nRUN echo no such tool >&2 && exit 3\n"
     _, name = env.push(repo, {"Dockerfile": dockerfile})
     run = env.wait(name, ("Succeeded", "Failed"))
     assert run["status"]["phase"] == "Failed", run["status"]
@@ -304,7 +304,7 @@ def test_cancel_during_a_long_run_leaves_no_pod(env: BuildEnv) -> None:
     repo = f"slow-{uuid.uuid4().hex[:6]}"
     env.repository(repo)
     env.rule("slow", repo)
-    _, name = env.push(repo, {"Dockerfile": f"FROM {base_image(env.registry)}\nRUN sleep 600\n"})
+    _, name = env.push(repo, {"Dockerfile": f"FROM {base_image(env)}\nRUN sleep 600\n"})
     env.wait(name, ("Running",))
     eventually(
         lambda: (env.build_run(name)["status"].get("progress") or {}).get("step"),
@@ -326,9 +326,7 @@ def test_operator_killed_mid_build_ends_with_one_job_and_the_right_status(env: B
     repo = f"kill-{uuid.uuid4().hex[:6]}"
     env.repository(repo)
     env.rule("kill", repo)
-    _, name = env.push(
-        repo, {"Dockerfile": f"FROM {base_image(env.registry)}\nRUN sleep 10 && echo done > /done\n"}
-    )
+    _, name = env.push(repo, {"Dockerfile": f"FROM {base_image(env)}\nRUN sleep 10 && echo done > /done\n"})
     env.wait(name, ("Running",))
     env.operator.kill()
     try:
@@ -369,7 +367,23 @@ def test_admission_refuses_hand_made_push_and_manual_builds_of_refused_rules(env
     env.repository(repo)
     env.rule("by-hand", repo)
     env.rule("stamped", repo, tags=[{"tag": "v", "buildTime": "yyyyMMddHHmm"}])
-    # cluster-admin may impersonate: a user who is neither the receiver nor the operator
+    # a developer of the tenant, allowed by RBAC to create BuildRuns in its namespace (the test
+    # acts as them: cluster-admin may impersonate), who is neither the receiver nor the operator
+    env.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": "buildrun-creator"},
+            "rules": [{"apiGroups": ["kiln.dev"], "resources": ["buildruns"], "verbs": ["create"]}],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "alice-creates-buildruns"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "buildrun-creator"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"}],
+        },
+    )
     push = create_as(env, "alice", buildrun("forged", "by-hand", repo, "Push", ["latest"]))
     assert push.returncode != 0
     assert (
