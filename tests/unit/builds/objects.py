@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from kiln.api import BuildRule, BuildRun, Namespace, Repository
-from kiln.builds import BuildConfig, BuildInputs, JobPlan, Strategy, job_manifest
+from kiln.builds import BuildConfig, BuildInputs, BuildkitMode, JobPlan, Strategy, job_manifest
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLES = REPO / "docs" / "examples"
@@ -146,3 +146,35 @@ def run_script(
         timeout=60,
         check=False,
     )
+
+
+def variants() -> dict[str, JobPlan]:
+    """One Job per option that changes its shape, for checks every generated Job must pass (the
+    schemas of current Kubernetes here, the real API server's dry run in tests/integration)."""
+    insecure = BuildConfig(insecure_registries=("registry.example.com",))
+    privileged = BuildConfig(buildkit_mode=BuildkitMode.PRIVILEGED)
+    rewrites = BuildConfig(git_url_rewrites=(("https://github.com/", "git://mirror.example.com/"),))
+    public = {"source": {"provider": "github", "url": "https://github.com/acme/app.git"}}
+    options: dict[str, tuple[BuildConfig, dict[str, Any]]] = {
+        "default": (BuildConfig(), {}),
+        "privileged buildkit": (privileged, {}),
+        "insecure registry": (insecure, {}),
+        "clone url rewrites": (rewrites, {}),
+        "public repository": (BuildConfig(), {"repository": public}),
+        "no cache": (BuildConfig(), {"repository": {"build": {"noCache": True}}}),
+        "two platforms and build args": (
+            BuildConfig(),
+            {"rule": {"platforms": ["linux/amd64", "linux/arm64"], "buildArgs": {"A": NASTY, "B": "2"}}},
+        ),
+        "context dir and dockerfile": (
+            BuildConfig(),
+            {"rule": {"contextDir": "/web", "dockerfile": "docker/Dockerfile.prod"}},
+        ),
+        **{f"rule {name}": (BuildConfig(), {"rule_file": name}) for name in RULE_FILES},
+    }
+    return {
+        f"{strategy} / {name}": plan(strategy, config, **kwargs)
+        for strategy in Strategy
+        for name, (config, kwargs) in options.items()
+        if not (strategy is Strategy.BUILDAH and config is privileged)
+    }
