@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python bench/bench_builds.py   (KILN_BENCH_SECONDS=180 by default; `make bench` runs it)
 Starts the control plane if it is not running (and stops it again), applies crds/, runs
-`kiln operator --webhook-listen` (admission on, the receiver hosted), creates TENANTS tenants, each
+`kiln operator` (admission on) and `kiln webhook serve` beside it, creates TENANTS tenants, each
 with a Repository and a BuildRule, and sends signed pushes open-loop at RATE per second, round-robin
 over the tenants, each with its own delivery id (so each makes one BuildRun, and the operator one
 Job). A watch of BuildRuns and one of Jobs record when each appears.
@@ -63,13 +63,28 @@ class Watched:
 
 
 def follow(list_call: Any, watched: Watched, stop: threading.Event, *args: Any, **kwargs: Any) -> None:
+    """Record when each object is first seen: list once, then watch from the last version seen
+    (a broken watch lists again, and what the list shows that the watch missed counts as seen now)."""
+
+    def see(obj: Any) -> str:
+        meta = obj["metadata"] if isinstance(obj, dict) else obj.metadata
+        name = meta["name"] if isinstance(meta, dict) else meta.name
+        with watched.lock:
+            watched.seen.setdefault(name, time.monotonic())
+        return str(meta["resourceVersion"] if isinstance(meta, dict) else meta.resource_version)
+
+    version: str | None = None
     while not stop.is_set():
-        listed = list_call(*args, **kwargs)
-        version = (
-            listed["metadata"]["resourceVersion"]
-            if isinstance(listed, dict)
-            else listed.metadata.resource_version
-        )
+        if version is None:
+            listed = list_call(*args, **kwargs)
+            items = listed["items"] if isinstance(listed, dict) else listed.items
+            for item in items:
+                see(item)
+            version = (
+                listed["metadata"]["resourceVersion"]
+                if isinstance(listed, dict)
+                else listed.metadata.resource_version
+            )
         stream = kube_watch.Watch()
         try:
             for event in stream.stream(
@@ -77,12 +92,10 @@ def follow(list_call: Any, watched: Watched, stop: threading.Event, *args: Any, 
             ):
                 if stop.is_set():
                     break
-                if event["type"] == "ADDED":
-                    obj = event["object"]
-                    name = obj["metadata"]["name"] if isinstance(obj, dict) else obj.metadata.name
-                    with watched.lock:
-                        watched.seen.setdefault(name, time.monotonic())
+                if event["type"] in ("ADDED", "MODIFIED"):
+                    version = see(event["object"])
         except Exception:
+            version = None
             time.sleep(0.5)
         finally:
             stream.stop()
@@ -138,6 +151,8 @@ def rss_mib(pid: int) -> float:
 
 @contextmanager
 def operator(kubeconfig: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`kiln operator` (controllers and admission) and `kiln webhook serve` beside it, as the chart
+    deploys them: the receiver's URL."""
     receiver, liveness, admission = free_port(), free_port(), free_port()
     env = {
         **os.environ,
@@ -146,21 +161,24 @@ def operator(kubeconfig: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
         "KILN_WEBHOOK_PORT": str(admission),
         "KILN_TRIGGER_USERS": "kiln-admin",
     }
+    kiln = str(ROOT / ".venv" / "bin" / "kiln")
     log = open(os.devnull, "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
-        [
-            str(ROOT / ".venv" / "bin" / "kiln"), "operator", "--kubeconfig", kubeconfig,
-            "--liveness", f"http://127.0.0.1:{liveness}/healthz", "--webhook-listen", f"127.0.0.1:{receiver}",
-        ],
+        [kiln, "operator", "--kubeconfig", kubeconfig, "--liveness", f"http://127.0.0.1:{liveness}/healthz"],
         stdout=log, stderr=subprocess.STDOUT, env=env,
+    )  # fmt: skip
+    serve = subprocess.Popen(
+        [kiln, "webhook", "serve", "--kubeconfig", kubeconfig, "--listen", f"127.0.0.1:{receiver}"],
+        stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
         wait_http(f"http://127.0.0.1:{liveness}/healthz")
         wait_http(f"http://127.0.0.1:{receiver}/readyz")
         yield proc, f"http://127.0.0.1:{receiver}"
     finally:
-        proc.terminate()
-        proc.wait(30)
+        for p in (serve, proc):
+            p.terminate()
+            p.wait(30)
         log.close()
 
 

@@ -155,6 +155,7 @@ def _job_render(args: argparse.Namespace) -> int:
 
     from kiln.builds import Strategy, job_manifest
     from kiln.reconcile.buildrun import Refused, inputs_of
+    from kiln.tenancy.tenant import Tenant
 
     run = _load_manifest(args.file, "BuildRun")
     tenant = _load_manifest(args.tenant, "Namespace")
@@ -173,7 +174,7 @@ def _job_render(args: argparse.Namespace) -> int:
         run,
         _load_manifest(args.rule, "BuildRule"),
         _load_manifest(args.repository, "Repository"),
-        tenant,
+        Tenant.of(tenant, settings, settings.operator_namespace),
         settings,
     )
     if isinstance(inputs, Refused):

@@ -163,6 +163,13 @@ class BuildEnv:
                 )
             time.sleep(0.3)
 
+    def events(self, run: str) -> list[tuple[str, str]]:
+        """(type, reason) of the Events about BuildRun `run`, oldest first."""
+        core = client.CoreV1Api(self.cluster.api_client)
+        found = core.list_namespaced_event(self.namespace, field_selector=f"involvedObject.name={run}").items
+        ordered = sorted(found, key=lambda e: str(e.first_timestamp or e.event_time or ""))
+        return [(e.type, e.reason) for e in ordered if e.involved_object.kind == "BuildRun"]
+
     def pods(self, run: str) -> list[Any]:
         return list(
             client.CoreV1Api(self.cluster.api_client)
@@ -238,6 +245,10 @@ def test_push_to_image_with_a_digest_per_tag_progress_and_an_archived_log(env: B
         assert item["digest"] == env.registry.manifest_digest(image, tag)
     assert status["startTime"] <= status["completionTime"]
     assert len(seen) >= 2, f"status.progress did not move: {seen}"
+    expected_events = [("Normal", "Started"), ("Normal", "Pushed")]
+    eventually(
+        lambda: env.events(name) == expected_events, what=f"Events {expected_events}, not {env.events(name)}"
+    )
     assert status.get("progress") is None  # a finished build shows no progress
     # the archive outlives the Job and its Pod
     assert status["logs"]["archive"] == f"configmaps/{name}-log"
@@ -293,6 +304,7 @@ def test_failing_run_to_failed_naming_the_step(env: BuildEnv) -> None:
     assert (succeeded(run)["status"], succeeded(run)["reason"]) == ("False", "BuildFailed")
     assert "RUN echo no such tool >&2 && exit 3" in run["status"]["message"]
     assert "no such tool" in run["status"]["message"]
+    eventually(lambda: ("Warning", "BuildFailed") in env.events(name), what="a BuildFailed Warning Event")
     assert not any(i.get("digest") for i in run["status"].get("images") or [])
     # the BuildRun owns its Job: deleting it deletes the Job (and the Pod) through the garbage collector
     assert len(env.jobs(name)) == 1

@@ -9,7 +9,7 @@ its log for `status.progress`.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,13 +18,23 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from kiln.api.buildrun import Phase, SucceededReason
-from kiln.api.constants import API_VERSION, BUILD_RUN, GROUP, LABEL_BUILD_RUN, LABEL_NAMESPACE, VERSION
+from kiln.api.constants import (
+    API_VERSION,
+    BUILD_RULE,
+    BUILD_RUN,
+    GROUP,
+    LABEL_BUILD_RUN,
+    LABEL_NAMESPACE,
+    REPOSITORY,
+    VERSION,
+)
 from kiln.builds import Strategy, parse_progress
 from kiln.builds.parts import BUILD_CONTAINER
 from kiln.builds.status import FINISHED, Observation, status_fields
 from kiln.controllers.runtime import Runtime
 from kiln.reconcile import metrics
-from kiln.reconcile.buildrun import build_pod, cancel, settle, start
+from kiln.reconcile.buildrun import ClusterLookup, build_pod, cancel, settle, start
+from kiln.tenancy.tenant import Tenant
 
 RunKey = tuple[str, str]  # (Kubernetes namespace, BuildRun name)
 Objects = kopf.Index[RunKey, dict[str, Any]]
@@ -54,16 +64,55 @@ def build_pods(
     return {(namespace, labels[LABEL_BUILD_RUN]): dict(body)}
 
 
+@kopf.index(GROUP, VERSION, BUILD_RULE.plural)
+def build_rules(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[RunKey, dict[str, Any]]:
+    return {(namespace, name): dict(body)}
+
+
+@kopf.index(GROUP, VERSION, REPOSITORY.plural)
+def repositories(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[RunKey, dict[str, Any]]:
+    return {(namespace, name): dict(body)}
+
+
+class IndexLookup:
+    """The objects a BuildRun names, from the operator's indexes (no API call); what an index has not
+    seen yet (right after a start, or an object created a moment ago) is asked of the API server."""
+
+    def __init__(
+        self, rules: Objects, repos: Objects, tenants: kopf.Index[str, Tenant], cluster: ClusterLookup
+    ):
+        self._rules, self._repos, self._tenants, self._cluster = rules, repos, tenants, cluster
+
+    def rule(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        return _newest(self._rules.get((namespace, name), [])) or self._cluster.rule(namespace, name)
+
+    def repository(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        return _newest(self._repos.get((namespace, name), [])) or self._cluster.repository(namespace, name)
+
+    def tenant(self, namespace: str) -> Tenant | None:
+        found = (
+            t for entries in self._tenants.values() for t in entries if t.kubernetes_namespace == namespace
+        )
+        return next(found, None) or self._cluster.tenant(namespace)
+
+
 @kopf.index(GROUP, VERSION, BUILD_RUN.plural)
 def build_runs(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[RunKey, dict[str, Any]]:
     return {(namespace, name): dict(body)}
 
 
-def _record(body: Any, fields: dict[str, Any]) -> None:
-    """Count a build that these status fields finish (the BuildRun was not finished before)."""
+def _report(body: Any, fields: dict[str, Any]) -> None:
+    """What these status fields change, said: an Event when the Job is created or the build ends,
+    and the build counted in the metrics when it ends (the BuildRun was not finished before)."""
     status = body.get("status") or {}
+    if fields.get("jobName") and not status.get("jobName"):
+        kopf.event(body, type="Normal", reason="Started", message=f"Job {fields['jobName']} created")
     if fields.get("phase") not in FINISHED or _finished(status):
         return
+    (succeeded,) = [c for c in fields["conditions"] if c["type"] == "Succeeded"]
+    kind = "Normal" if fields["phase"] in (Phase.SUCCEEDED, Phase.CANCELLED) else "Warning"
+    message = succeeded["message"] or f"pushed {', '.join(i['ref'] for i in fields.get('images') or [])}"
+    kopf.event(body, type=kind, reason=succeeded["reason"], message=message[:1024])
     metrics.record_finished(
         (body["metadata"].get("labels") or {}).get(LABEL_NAMESPACE, ""),
         fields.get("strategy") or status.get("strategy") or "",
@@ -95,7 +144,15 @@ def _cancelled(status: kopf.Status) -> dict[str, Any]:
 @kopf.on.resume(GROUP, VERSION, BUILD_RUN.plural)
 @kopf.on.create(GROUP, VERSION, BUILD_RUN.plural)
 def buildrun_start(
-    body: kopf.Body, spec: kopf.Spec, status: kopf.Status, patch: kopf.Patch, memo: Runtime, **_: Any
+    body: kopf.Body,
+    spec: kopf.Spec,
+    status: kopf.Status,
+    patch: kopf.Patch,
+    memo: Runtime,
+    build_rules: Objects,
+    repositories: Objects,
+    tenants: kopf.Index[str, Tenant],
+    **_: Any,
 ) -> None:
     if _finished(status):
         return
@@ -103,8 +160,9 @@ def buildrun_start(
         cancel(memo.kube, body["metadata"]["namespace"], body["metadata"]["name"], status.get("jobName"))
         fields = _cancelled(status)
     else:
-        fields = start(memo.kube, memo.settings, body)
-    _record(body, fields)
+        lookup = IndexLookup(build_rules, repositories, tenants, ClusterLookup(memo.kube, memo.settings))
+        fields = start(memo.kube, memo.settings, body, lookup)
+    _report(body, fields)
     patch.status.update(fields)
 
 
@@ -116,7 +174,7 @@ def buildrun_cancel(
         return
     cancel(memo.kube, body["metadata"]["namespace"], body["metadata"]["name"], status.get("jobName"))
     fields = _cancelled(status)
-    _record(body, fields)
+    _report(body, fields)
     patch.status.update(fields)
 
 
@@ -140,7 +198,7 @@ def _build_object_event(
     current = run.get("status") or {}
     if any(current.get(k) != v for k, v in fields.items()):
         memo.kube.patch_status(API_VERSION, BUILD_RUN.kind, key[1], namespace, fields)
-        _record(run, fields)
+        _report(run, fields)
 
 
 for _group, _plural in (("batch", "jobs"), ("", "pods")):

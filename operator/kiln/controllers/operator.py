@@ -31,6 +31,9 @@ def _configure(runtime: Runtime, tls_dir: Path, admission: bool) -> Any:
         settings.posting.level = logging.WARNING
         settings.watching.server_timeout = 300
         settings.networking.error_backoffs = [1, 2, 5, 10]
+        # sync handlers wait on the API server most of the time: more threads than cores keep a
+        # burst of pushes from queueing behind each other's requests
+        settings.execution.max_workers = 32
         if not admission:
             return
         s = runtime.settings

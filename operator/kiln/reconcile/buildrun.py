@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from kiln.api.buildrule import BuildRule
 from kiln.api.buildrun import SHORT_COMMIT_LENGTH, BuildRun, Phase, SucceededReason
@@ -20,7 +20,6 @@ from kiln.api.constants import (
     LABEL_NAMESPACE,
     NAMESPACE,
     REPOSITORY,
-    tenant_namespace,
 )
 from kiln.api.repository import Repository
 from kiln.api.validation import checked_spec, format_problems, validate
@@ -31,7 +30,7 @@ from kiln.builds.status import Observation, observe, status_fields
 from kiln.platform.kube import Kube
 from kiln.platform.settings import Settings
 from kiln.tenancy.manifests import Quota
-from kiln.tenancy.tenant import parse_spec
+from kiln.tenancy.tenant import Tenant
 
 Object = Mapping[str, Any]
 
@@ -68,32 +67,27 @@ def _repository(name: str, namespace: str, body: Object | None) -> Repository | 
     return checked
 
 
-def _tenant(
-    name: str | None, namespace: str, body: Object | None, settings: Settings
-) -> tuple[str, Quota] | Refused:
-    """(registry server, quota) of the Kiln Namespace `name` owning `namespace`."""
+def _tenant(tenant: Tenant | None, namespace: str, settings: Settings) -> tuple[str, str, Quota] | Refused:
+    """(name, registry server, quota) of the tenant owning `namespace`."""
     refused = SucceededReason.INVALID_REPOSITORY
-    if not name:
+    if tenant is None:
         return Refused(refused, f"namespace {namespace!r} belongs to no Kiln Namespace")
-    if body is None:
-        return Refused(refused, f"Kiln Namespace {name!r} not found")
-    spec = parse_spec(name, body.get("spec") or {})
-    if isinstance(spec, str):
-        return Refused(refused, f"Kiln Namespace {name!r} is invalid: {spec}")
-    if tenant_namespace(name, spec.kubernetes_namespace) != namespace:
-        return Refused(refused, f"namespace {namespace!r} is not the Kubernetes namespace of {name!r}")
-    return spec.registry.server, Quota.effective(spec, settings)
+    if tenant.spec is None:
+        return Refused(refused, f"Kiln Namespace {tenant.name!r} is invalid: {tenant.problem}")
+    if tenant.kubernetes_namespace != namespace:
+        return Refused(refused, f"namespace {namespace!r} is not the Kubernetes namespace of {tenant.name!r}")
+    return tenant.name, tenant.spec.registry.server, Quota.effective(tenant.spec, settings)
 
 
 def inputs_of(
     run_body: Object,
     rule_body: Object | None,
     repository_body: Object | None,
-    tenant_body: Object | None,
+    tenant: Tenant | None,
     settings: Settings,
 ) -> BuildInputs | Refused:
     """What the BuildRun's Job is made of, from the objects it names (None: not found); or why it
-    cannot be built. No I/O: `gather` reads the objects, `kiln job render` takes them from files."""
+    cannot be built. No I/O: a `Lookup` finds the objects, `kiln job render` takes them from files."""
     meta = run_body.get("metadata") or {}
     namespace = str(meta.get("namespace", ""))
     run = checked_spec(BuildRun, run_body)
@@ -105,17 +99,16 @@ def inputs_of(
     repository = _repository(run.spec.repository, namespace, repository_body)
     if isinstance(repository, Refused):
         return repository
-    tenant_name = (tenant_body or {}).get("metadata", {}).get("name")
-    tenant = _tenant(tenant_name, namespace, tenant_body, settings)
-    if isinstance(tenant, Refused):
-        return tenant
-    registry, quota = tenant
+    owner = _tenant(tenant, namespace, settings)
+    if isinstance(owner, Refused):
+        return owner
+    name, registry, quota = owner
     try:
         return BuildInputs(
             build_run=run,
             build_rule=rule,
             repository=repository,
-            tenant=str(tenant_name),
+            tenant=name,
             namespace=namespace,
             registry_server=registry,
             cpu=quota.cpu,
@@ -126,17 +119,47 @@ def inputs_of(
         return Refused(SucceededReason.INVALID_RULE, str(error))
 
 
-def gather(kube: Kube, settings: Settings, body: Object) -> BuildInputs | Refused:
-    """`inputs_of` the BuildRun and the objects it names, read from the cluster."""
+class Lookup(Protocol):
+    """Where the objects a BuildRun names are found: the API server, or the controller's indexes."""
+
+    def rule(self, namespace: str, name: str) -> Object | None: ...
+
+    def repository(self, namespace: str, name: str) -> Object | None: ...
+
+    def tenant(self, namespace: str) -> Tenant | None: ...
+
+
+class ClusterLookup:
+    """A `Lookup` that asks the API server (one GET per object)."""
+
+    def __init__(self, kube: Kube, settings: Settings) -> None:
+        self._kube = kube
+        self._settings = settings
+
+    def rule(self, namespace: str, name: str) -> Object | None:
+        return self._kube.get(API_VERSION, BUILD_RULE.kind, name, namespace)
+
+    def repository(self, namespace: str, name: str) -> Object | None:
+        return self._kube.get(API_VERSION, REPOSITORY.kind, name, namespace)
+
+    def tenant(self, namespace: str) -> Tenant | None:
+        labels = ((self._kube.get("v1", "Namespace", namespace) or {}).get("metadata") or {}).get(
+            "labels"
+        ) or {}
+        name = labels.get(LABEL_NAMESPACE)
+        body = self._kube.get(API_VERSION, NAMESPACE.kind, name) if name else None
+        return Tenant.of(body, self._settings, self._settings.operator_namespace) if body else None
+
+
+def gather(lookup: Lookup, settings: Settings, body: Object) -> BuildInputs | Refused:
+    """`inputs_of` the BuildRun and the objects it names, found through `lookup`."""
     namespace = str((body.get("metadata") or {}).get("namespace", ""))
     spec = body.get("spec") or {}
-    labels = ((kube.get("v1", "Namespace", namespace) or {}).get("metadata") or {}).get("labels") or {}
-    tenant = labels.get(LABEL_NAMESPACE)
     return inputs_of(
         body,
-        kube.get(API_VERSION, BUILD_RULE.kind, str(spec.get("buildRule", "")), namespace),
-        kube.get(API_VERSION, REPOSITORY.kind, str(spec.get("repository", "")), namespace),
-        kube.get(API_VERSION, NAMESPACE.kind, tenant) if tenant else None,
+        lookup.rule(namespace, str(spec.get("buildRule", ""))),
+        lookup.repository(namespace, str(spec.get("repository", ""))),
+        lookup.tenant(namespace),
         settings,
     )
 
@@ -146,27 +169,29 @@ def _owned_by(obj: Object, uid: str) -> bool:
     return any(ref.get("uid") == uid and ref.get("controller") for ref in refs)
 
 
-def ensure_job(kube: Kube, plan: JobPlan, uid: str) -> Object | Refused:
+def ensure_job(kube: Kube, plan: JobPlan, uid: str) -> tuple[Object | Refused, bool]:
     """Create the ConfigMap and the Job, or adopt the ones an earlier attempt created: the names are
-    the BuildRun's, so there is never a second Job, across restarts too."""
+    the BuildRun's, so there is never a second Job, across restarts too. (The Job, whether it was
+    adopted.)"""
     for manifest in plan.manifests:
         created = kube.create(manifest)
         if created is not None:
             if manifest is plan.job:
-                return created
+                return created, False
             continue
         meta = manifest["metadata"]
         existing = kube.get(manifest["apiVersion"], manifest["kind"], meta["name"], meta["namespace"])
         if existing is None:  # deleted between the create and the get: the next event retries
             raise RuntimeError(f"{manifest['kind']} {meta['name']} vanished while being adopted")
         if not _owned_by(existing, uid):
-            return Refused(
+            refused = Refused(
                 SucceededReason.BUILD_FAILED,
                 f"a {manifest['kind']} named {meta['name']!r} exists and is not this BuildRun's; "
                 "delete it or the BuildRun",
             )
+            return refused, False
         if manifest is plan.job:
-            return existing
+            return existing, True
     raise AssertionError("a JobPlan always holds a Job")
 
 
@@ -208,11 +233,12 @@ def settle(kube: Kube, body: Object, job: Object | None, pod: Object | None) -> 
     return fields
 
 
-def start(kube: Kube, settings: Settings, body: Object) -> dict[str, Any]:
+def start(kube: Kube, settings: Settings, body: Object, lookup: Lookup | None = None) -> dict[str, Any]:
     """Create (or adopt) the BuildRun's Job; the status fields to write (an adopted Job's too: after a
-    restart the build may have moved on, or ended)."""
+    restart the build may have moved on, or ended). `lookup` finds the objects it names (default:
+    the API server)."""
     common = {"shortCommit": short_commit(body)}
-    inputs = gather(kube, settings, body)
+    inputs = gather(lookup or ClusterLookup(kube, settings), settings, body)
     if isinstance(inputs, Refused):
         return {**common, **status_fields(inputs.observation(), _conditions(body), ())}
     try:
@@ -220,11 +246,12 @@ def start(kube: Kube, settings: Settings, body: Object) -> dict[str, Any]:
     except ValueError as error:  # e.g. a name too long for a cache repository
         refused = Refused(SucceededReason.INVALID_RULE, str(error))
         return {**common, **status_fields(refused.observation(), _conditions(body), ())}
-    job = ensure_job(kube, plan, inputs.build_run_uid)
+    job, adopted = ensure_job(kube, plan, inputs.build_run_uid)
     if isinstance(job, Refused):
         return {**common, **status_fields(job.observation(), _conditions(body), ())}
     started = {**common, **start_status(inputs, plan, _conditions(body))}
-    pod = build_pod(kube, inputs.namespace, inputs.run_name)
+    # a Job created just now has no Pod yet; an adopted one may have run meanwhile
+    pod = build_pod(kube, inputs.namespace, inputs.run_name) if adopted else None
     body = {**body, "status": {**(body.get("status") or {}), **started}}
     return {**started, **settle(kube, body, job, pod)}
 
