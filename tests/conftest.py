@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -303,10 +304,14 @@ class OperatorProcess:
             try:
                 with urllib.request.urlopen(self.LIVENESS, timeout=1):
                     pass
+                # the configuration outlives the operator: ready is when it points at this operator's
+                # port and that port takes connections
                 webhooks = self.cluster.kubectl(
-                    "get", "validatingwebhookconfiguration", ADMISSION_WEBHOOK, "-o", "name", check=False
-                )
-                if webhooks.returncode == 0:
+                    "get", "validatingwebhookconfiguration", ADMISSION_WEBHOOK,
+                    "-o", "jsonpath={.webhooks[0].clientConfig.url}", check=False,
+                )  # fmt: skip
+                if f":{self.WEBHOOK_PORT}/" in webhooks.stdout:
+                    socket.create_connection(("127.0.0.1", self.WEBHOOK_PORT), timeout=1).close()
                     return
             except OSError:
                 pass

@@ -187,6 +187,20 @@ def _job_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _admission_config(args: argparse.Namespace) -> int:
+    import yaml
+
+    from kiln.api.admission import webhook_configuration
+
+    settings = _settings_file(None)
+    if args.url:
+        config = webhook_configuration(url=args.url)
+    else:
+        config = webhook_configuration(service=(settings.operator_namespace, args.service, 443))
+    sys.stdout.write(yaml.safe_dump(config, sort_keys=False))
+    return 0
+
+
 def _host_port(flag: str, value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
@@ -399,13 +413,28 @@ def _add_job(sub: Any) -> None:
     render.set_defaults(handler=_job_render)
 
 
+def _add_admission(sub: Any) -> None:
+    config = _group(sub, "admission", "the admission webhook's configuration").add_parser(
+        "config",
+        help="print the ValidatingWebhookConfiguration to install (the operator fills in its CA bundle)",
+    )
+    where = config.add_mutually_exclusive_group()
+    where.add_argument(
+        "--service",
+        default="kiln-operator",
+        help="the operator's Service in $KILN_OPERATOR_NAMESPACE, port 443 (default: %(default)s)",
+    )
+    where.add_argument("--url", help="https://HOST:PORT of an operator outside the cluster")
+    config.set_defaults(handler=_admission_config)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kiln", description="Build container images from Git repositories.")
     parser.add_argument("--version", action="version", version=f"kiln {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     sub.add_parser("version", help="print the version").set_defaults(handler=_version)
-    for add in (_add_crds, _add_rule, _add_job, _add_operator, _add_webhook):
+    for add in (_add_crds, _add_rule, _add_job, _add_operator, _add_admission, _add_webhook):
         add(sub)
     return parser
 

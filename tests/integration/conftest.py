@@ -121,3 +121,23 @@ def tenant_spec(push_secret: str | None = None, **extra: Any) -> dict[str, Any]:
     if push_secret:
         registry["pushSecretRef"] = {"name": push_secret, "namespace": OPERATOR_NAMESPACE}
     return {"registry": registry, **extra}
+
+
+def buildrun_creator(user: str) -> list[dict[str, Any]]:
+    """A Role allowing to create BuildRuns and its RoleBinding to `user`: a tenant's developer (tests
+    act as them through impersonation, which cluster-admin may do)."""
+    return [
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": "buildrun-creator"},
+            "rules": [{"apiGroups": ["kiln.dev"], "resources": ["buildruns"], "verbs": ["create"]}],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": f"{user}-creates-buildruns"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "buildrun-creator"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+        },
+    ]

@@ -28,7 +28,7 @@ from kiln.platform.kube import Kube
 from kiln.reconcile.buildrun import logs
 from kiln.webhooks import SharedSecret, sign
 from tests.conftest import Cluster, GitServer, OperatorProcess, Registry
-from tests.integration.conftest import Tenants, eventually
+from tests.integration.conftest import Tenants, buildrun_creator, eventually
 from tests.integration.test_webhook_receiver import http
 
 PAYLOAD = Path(__file__).resolve().parents[2].parent / "shared" / "webhooks" / "github-push-branch.json"
@@ -381,21 +381,7 @@ def test_admission_refuses_hand_made_push_and_manual_builds_of_refused_rules(env
     env.rule("stamped", repo, tags=[{"tag": "v", "buildTime": "yyyyMMddHHmm"}])
     # a developer of the tenant, allowed by RBAC to create BuildRuns in its namespace (the test
     # acts as them: cluster-admin may impersonate), who is neither the receiver nor the operator
-    env.apply(
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "Role",
-            "metadata": {"name": "buildrun-creator"},
-            "rules": [{"apiGroups": ["kiln.dev"], "resources": ["buildruns"], "verbs": ["create"]}],
-        },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding",
-            "metadata": {"name": "alice-creates-buildruns"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "buildrun-creator"},
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"}],
-        },
-    )
+    env.apply(*buildrun_creator("alice"))
     push = create_as(env, "alice", buildrun("forged", "by-hand", repo, "Push", ["latest"]))
     assert push.returncode != 0
     assert (

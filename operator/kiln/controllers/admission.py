@@ -8,6 +8,7 @@ from typing import Any
 
 import kopf
 
+from kiln.api.admission import handler_id
 from kiln.api.buildrule import BuildRule
 from kiln.api.buildrun import BuildRun
 from kiln.api.constants import (
@@ -110,9 +111,9 @@ def _register(info: KindInfo) -> None:
                 f"{info.kind} {body.get('metadata', {}).get('name', '')}: {format_problems(problems)}"
             )
 
-    kopf.on.validate(
-        GROUP, VERSION, info.plural, id=f"validate-{info.singular}", operations=["CREATE", "UPDATE"]
-    )(handler)
+    kopf.on.validate(GROUP, VERSION, info.plural, id=handler_id(info), operations=["CREATE", "UPDATE"])(
+        handler
+    )
 
 
 for _info in KINDS:

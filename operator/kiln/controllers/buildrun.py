@@ -8,7 +8,9 @@ its log for `status.progress`.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -101,13 +103,40 @@ def build_runs(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[Run
     return {(namespace, name): dict(body)}
 
 
+class _FinishedHere:
+    """BuildRuns this process saw finish, by uid (the newest few thousand): the indexes lag behind
+    the operator's own writes, so a Job or Pod event may come before its BuildRun shows the end."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._uids: OrderedDict[str, None] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def add(self, uid: str) -> bool:
+        """Record `uid`; False when it was recorded already."""
+        with self._lock:
+            if uid in self._uids:
+                return False
+            self._uids[uid] = None
+            while len(self._uids) > self._size:
+                self._uids.popitem(last=False)
+            return True
+
+    def __contains__(self, uid: object) -> bool:
+        with self._lock:
+            return uid in self._uids
+
+
+_FINISHED = _FinishedHere()
+
+
 def _report(body: Any, fields: dict[str, Any]) -> None:
     """What these status fields change, said: an Event when the Job is created or the build ends,
     and the build counted in the metrics when it ends (the BuildRun was not finished before)."""
     status = body.get("status") or {}
     if fields.get("jobName") and not status.get("jobName"):
         kopf.event(body, type="Normal", reason="Started", message=f"Job {fields['jobName']} created")
-    if fields.get("phase") not in FINISHED or _finished(status):
+    if fields.get("phase") not in FINISHED or _finished(status) or not _FINISHED.add(body["metadata"]["uid"]):
         return
     (succeeded,) = [c for c in fields["conditions"] if c["type"] == "Succeeded"]
     kind = "Normal" if fields["phase"] in (Phase.SUCCEEDED, Phase.CANCELLED) else "Warning"
@@ -124,9 +153,14 @@ def _report(body: Any, fields: dict[str, Any]) -> None:
 
 
 @kopf.on.event(GROUP, VERSION, BUILD_RUN.plural)
-def buildrun_running(type: str | None, body: kopf.Body, namespace: str, name: str, **_: Any) -> None:
-    """Keep `kiln_builds_running` in line with the BuildRuns' phases."""
+def buildrun_running(
+    type: str | None, body: kopf.Body, namespace: str, name: str, memo: Runtime, **_: Any
+) -> None:
+    """Keep `kiln_builds_running` in line with the BuildRuns' phases; drop a progress the progress
+    daemon wrote just as the build ended (a finished build shows none)."""
     status = body.get("status") or {}
+    if type != "DELETED" and _finished(status) and status.get("progress") is not None:
+        memo.kube.patch_status(API_VERSION, BUILD_RUN.kind, name, namespace, {"progress": None})
     metrics.RUNNING.track(
         (namespace, name),
         (body["metadata"].get("labels") or {}).get(LABEL_NAMESPACE, ""),
@@ -190,7 +224,12 @@ def _build_object_event(
     """A build's Job or Pod changed: bring its BuildRun's status in line (a write only on a change)."""
     key = (namespace, labels[LABEL_BUILD_RUN])
     run = _newest(build_runs.get(key, []))
-    if run is None or _finished(run.get("status")) or (run.get("spec") or {}).get("cancel"):
+    if (
+        run is None
+        or _finished(run.get("status"))
+        or run["metadata"].get("uid") in _FINISHED
+        or (run.get("spec") or {}).get("cancel")
+    ):
         return  # a finished build's status is final; a cancelled one's is the cancel handler's
     if not (run.get("status") or {}).get("jobName"):
         return  # the start handler has not written its status yet: it reads the Job itself
@@ -221,7 +260,13 @@ def _progress_fields(lines: list[str], strategy: Strategy) -> dict[str, Any]:
 
 @kopf.daemon(GROUP, VERSION, BUILD_RUN.plural, when=_running, cancellation_timeout=10)
 def buildrun_progress(
-    name: str, namespace: str, status: kopf.Status, memo: Runtime, stopped: kopf.DaemonStopped, **_: Any
+    name: str,
+    namespace: str,
+    uid: str,
+    status: kopf.Status,
+    memo: Runtime,
+    stopped: kopf.DaemonStopped,
+    **_: Any,
 ) -> None:
     """Follow the build's log while it runs and keep status.progress current (every few seconds)."""
     strategy = Strategy(status.get("strategy") or memo.settings.build_strategy)
@@ -238,15 +283,17 @@ def buildrun_progress(
                 namespace, pod["metadata"]["name"], BUILD_CONTAINER, follow=True, timeout=30
             ):
                 lines.append(line)
-                if stopped:
-                    return
+                if stopped or uid in _FINISHED:
+                    return  # the end of the log is the end of the build: its status has no progress
                 if time.monotonic() - last >= PROGRESS_INTERVAL:
                     last = time.monotonic()
                     written = _write_progress(memo, name, namespace, lines, strategy, written)
-            written = _write_progress(memo, name, namespace, lines, strategy, written)
         except (ApiException, HTTPError, OSError):
-            pass  # not started yet (the checkout runs first), or the stream broke: read it again
-        stopped.wait(PROGRESS_INTERVAL)
+            # not started yet (the checkout runs first), or the stream broke (a long quiet step
+            # outlasts the read timeout): read it again
+            stopped.wait(PROGRESS_INTERVAL)
+            continue
+        return  # the log ended: so did the build container
 
 
 def _write_progress(

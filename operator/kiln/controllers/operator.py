@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import logging
 import os
@@ -11,14 +12,49 @@ from typing import Any
 
 import kopf
 
+from kiln.api.admission import webhook_configuration
 from kiln.api.constants import GROUP
 from kiln.controllers.runtime import Runtime, make_runtime
 from kiln.platform import metrics as platform_metrics
 from kiln.platform.kube import Kube, load_api_client
 from kiln.platform.settings import Settings
-from kiln.reconcile.webhook_tls import ensure_webhook_tls
+from kiln.reconcile.admission import ensure_webhook_configuration, ensure_webhook_tls
 
 FINALIZER = f"{GROUP}/finalizer"
+
+
+def _serve_admission(
+    runtime: Runtime, settings: kopf.OperatorSettings, tls_dir: Path, logger: logging.Logger
+) -> None:
+    """kopf's webhook server with the operator's certificate, and the configuration pointing at it."""
+    s = runtime.settings
+    host = s.webhook_host or "127.0.0.1"
+    service_host = f"{s.webhook_service}.{s.operator_namespace}.svc" if s.webhook_service else None
+    tls = ensure_webhook_tls(
+        runtime.kube, s.operator_namespace, [host, "localhost", *filter(None, [service_host])]
+    )
+    for name, value in tls.items():
+        (tls_dir / name).write_bytes(value)
+    settings.admission.server = kopf.WebhookServer(
+        addr=s.webhook_listen,
+        port=s.webhook_port,
+        host=host,
+        certfile=str(tls_dir / "tls.crt"),
+        pkeyfile=str(tls_dir / "tls.key"),
+        cafile=str(tls_dir / "ca.crt"),
+    )
+    # not kopf's managed configuration (it removes the webhooks when the operator stops): the
+    # install's, failing closed; the operator keeps its CA bundle and address current
+    ca_bundle = base64.b64encode(tls["ca.crt"]).decode()
+    address: dict[str, Any] = (
+        {"service": (s.operator_namespace, s.webhook_service, 443)}
+        if s.webhook_service
+        else {"url": f"https://{host}:{s.webhook_port}"}
+    )
+    ensure_webhook_configuration(runtime.kube, webhook_configuration(ca_bundle, **address))
+    logger.info(
+        f"admission webhook on {s.webhook_listen}:{s.webhook_port}, called as https://{host}:{s.webhook_port}"
+    )
 
 
 def _configure(runtime: Runtime, tls_dir: Path, admission: bool) -> Any:
@@ -34,26 +70,8 @@ def _configure(runtime: Runtime, tls_dir: Path, admission: bool) -> Any:
         # sync handlers wait on the API server most of the time: more threads than cores keep a
         # burst of pushes from queueing behind each other's requests
         settings.execution.max_workers = 32
-        if not admission:
-            return
-        s = runtime.settings
-        host = s.webhook_host or "127.0.0.1"
-        tls = ensure_webhook_tls(runtime.kube, s.operator_namespace, [host, "localhost"])
-        for name, value in tls.items():
-            (tls_dir / name).write_bytes(value)
-        settings.admission.server = kopf.WebhookServer(
-            addr=s.webhook_listen,
-            port=s.webhook_port,
-            host=host,
-            certfile=str(tls_dir / "tls.crt"),
-            pkeyfile=str(tls_dir / "tls.key"),
-            cafile=str(tls_dir / "ca.crt"),
-        )
-        # kopf keeps the ValidatingWebhookConfiguration of this name in line with the handlers
-        settings.admission.managed = f"validate.{GROUP}"
-        logger.info(
-            f"admission webhook on {s.webhook_listen}:{s.webhook_port}, called as https://{host}:{s.webhook_port}"
-        )
+        if admission:
+            _serve_admission(runtime, settings, tls_dir, logger)
 
     return configure
 

@@ -71,6 +71,15 @@ class Kube:
             raise
         return dict(result.to_dict())
 
+    def merge_patch(
+        self, api_version: str, kind: str, name: str, namespace: str | None, patch: dict[str, Any]
+    ) -> dict[str, Any]:
+        """JSON merge patch of the object (lists are replaced whole)."""
+        result = self._resource(api_version, kind).patch(
+            body=patch, name=name, namespace=namespace, content_type="application/merge-patch+json"
+        )
+        return dict(result.to_dict())
+
     def patch_status(
         self, api_version: str, kind: str, name: str, namespace: str | None, status: dict[str, Any]
     ) -> None:

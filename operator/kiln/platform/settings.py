@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     webhook_listen: str = "0.0.0.0"
     webhook_port: int = Field(9443, ge=1, le=65535)
     webhook_host: str | None = None
+    # in a cluster: the Service (in operator_namespace, port 443) the API server calls admission at;
+    # unset: https://<webhook_host>:<webhook_port>, an operator outside the cluster
+    webhook_service: str | None = None
     # builds (docs/builds.md): the strategy of every build, the BuildKit mode, the images, the
     # registries spoken to over plain HTTP and the name of each rule's cache repository
     build_strategy: Strategy = _BUILDS.strategy
@@ -87,10 +90,10 @@ class Settings(BaseSettings):
         except ValueError as error:
             raise ValueError(f"{error} (expected comma-separated CIDRs such as 10.96.0.0/12)") from None
 
-    @field_validator("webhook_host")
+    @field_validator("webhook_host", "webhook_service")
     @classmethod
-    def _host_or_none(cls, host: str | None) -> str | None:
-        return host or None
+    def _unset_when_empty(cls, value: str | None) -> str | None:
+        return value or None
 
     @property
     def build_config(self) -> BuildConfig:

@@ -1,6 +1,7 @@
 """The build rules engine: pure functions from a rule and a push to image tags.
 
-No I/O; the only clock read is the time limit on pattern matching (per pattern, and per push).
+No I/O; the only clocks read are for the time limit on pattern matching (per pattern, and per push,
+and the thread's CPU time to tell a busy machine from a backtracking pattern).
 """
 
 from kiln.rules.errors import InvalidRule, MatchTimeout, PlanBudgetExceeded, RuleError, TagError

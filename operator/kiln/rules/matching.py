@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Mapping
 from typing import Protocol
 
@@ -15,6 +16,8 @@ from kiln.rules.types import RefMatch, Rule
 # Per-match limit. Real patterns match a ref name in microseconds; only catastrophic backtracking
 # gets near this, and the receiver must stay responsive while it reports the rule.
 DEFAULT_MATCH_TIMEOUT = 0.05
+# How often a match cut short while its thread was off the CPU is tried again.
+PREEMPTION_RETRIES = 3
 
 
 class _Match(Protocol):
@@ -56,11 +59,20 @@ def compile_rule_pattern(rule: Rule) -> CompiledPattern:
 def fullmatch_short_name(
     rule: Rule, compiled: CompiledPattern, short_name: str, timeout: float
 ) -> RefMatch | None:
-    """Full-match a short ref name; groups that did not take part capture ''."""
-    try:
-        found = compiled.fullmatch(short_name, timeout=timeout)
-    except TimeoutError:
-        raise MatchTimeout(rule.name, rule.source.pattern or "", short_name, timeout) from None
+    """Full-match a short ref name; groups that did not take part capture ''.
+
+    The limit is wall-clock time (what `regex` offers). A match whose thread got less than half of
+    it on the CPU was waiting for a busy machine, not backtracking: it is tried again (a few times)
+    before the pattern is blamed.
+    """
+    for attempt in range(PREEMPTION_RETRIES + 1):
+        cpu = time.thread_time()
+        try:
+            found = compiled.fullmatch(short_name, timeout=timeout)
+            break
+        except TimeoutError:
+            if time.thread_time() - cpu >= timeout / 2 or attempt == PREEMPTION_RETRIES:
+                raise MatchTimeout(rule.name, rule.source.pattern or "", short_name, timeout) from None
     return None if found is None else RefMatch(short_name, found.groupdict(default=""))
 
 

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from kiln.rules import InvalidRule, MatchTimeout, RefMatch, RefSelector, RefType, match_ref
-from kiln.rules.matching import compile_pattern
+from kiln.rules.matching import PREEMPTION_RETRIES, compile_pattern, fullmatch_short_name
 
 from ._helpers import EXAMPLE_1, EXAMPLE_2, branch, rule, tag_ref
 
@@ -89,3 +89,45 @@ def test_compiled_patterns_are_cached() -> None:
 def test_unusable_selector_raises_invalid_rule(source: RefSelector) -> None:
     with pytest.raises(InvalidRule, match=r"spec\.source"):
         match_ref(rule(source, "x", name="broken"), "refs/heads/main")
+
+
+class _Preempted:
+    """A compiled pattern whose first `stalls` matches time out without using the CPU, as a match
+    does while its thread waits for a busy machine; then it matches."""
+
+    def __init__(self, stalls: int, burn: bool = False) -> None:
+        self.groupindex: dict[str, int] = {}
+        self.stalls = stalls
+        self.burn = burn
+        self.calls = 0
+
+    def fullmatch(self, string: str, *, timeout: float | None = None) -> object:
+        self.calls += 1
+        if self.calls <= self.stalls:
+            if self.burn:  # backtracking: the thread is on the CPU the whole time
+                end = time.thread_time() + (timeout or 0)
+                while time.thread_time() < end:
+                    pass
+            raise TimeoutError("regex timed out")
+
+        class Found:
+            def groupdict(self, default: str) -> dict[str, str]:
+                return {}
+
+        return Found()
+
+
+def test_a_match_cut_short_off_the_cpu_is_tried_again() -> None:
+    r = rule(branch(pattern="x"), "t")
+    preempted = _Preempted(stalls=PREEMPTION_RETRIES)
+    assert fullmatch_short_name(r, preempted, "main", timeout=0.01) is not None
+    assert preempted.calls == PREEMPTION_RETRIES + 1
+    with pytest.raises(MatchTimeout):
+        fullmatch_short_name(r, _Preempted(stalls=PREEMPTION_RETRIES + 1), "main", timeout=0.01)
+
+
+def test_a_match_that_burns_the_cpu_is_blamed_at_once() -> None:
+    burning = _Preempted(stalls=1, burn=True)
+    with pytest.raises(MatchTimeout):
+        fullmatch_short_name(rule(branch(pattern="x"), "t"), burning, "main", timeout=0.02)
+    assert burning.calls == 1

@@ -1,8 +1,11 @@
-"""The admission webhook's CA and serving certificate, kept in a Secret so restarts keep the same CA."""
+"""The admission webhook's CA and serving certificate, kept in a Secret so restarts keep the same CA,
+and the webhook configuration's CA bundle and address, kept current (the configuration itself stays
+registered when the operator stops: `kiln.api.admission`)."""
 
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 from kiln.platform import certs
 from kiln.platform.kube import Kube
@@ -49,3 +52,25 @@ def ensure_webhook_tls(kube: Kube, namespace: str, hosts: list[str]) -> dict[str
         }
     )
     return data
+
+
+def ensure_webhook_configuration(kube: Kube, desired: dict[str, Any]) -> None:
+    """Create the configuration when the install did not, else bring each webhook's clientConfig (the
+    CA bundle and where the operator listens) in line; failure policy, rules and timeout stay the
+    install's."""
+    meta = desired["metadata"]
+    existing = kube.get(desired["apiVersion"], desired["kind"], meta["name"])
+    if existing is None:
+        if kube.create(desired) is not None:
+            return
+        existing = kube.get(desired["apiVersion"], desired["kind"], meta["name"])
+        if existing is None:
+            raise RuntimeError(f"{desired['kind']} {meta['name']} vanished while being created")
+    ours = {w["name"]: w for w in desired["webhooks"]}
+    present = {w["name"] for w in existing.get("webhooks") or ()}
+    webhooks = [
+        {**w, "clientConfig": ours[w["name"]]["clientConfig"]} if w["name"] in ours else w
+        for w in existing.get("webhooks") or ()
+    ] + [w for name, w in ours.items() if name not in present]
+    if webhooks != existing.get("webhooks"):
+        kube.merge_patch(desired["apiVersion"], desired["kind"], meta["name"], None, {"webhooks": webhooks})
