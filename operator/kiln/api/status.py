@@ -8,17 +8,17 @@ from typing import Any
 
 from kiln.api.buildrule import BuildRule
 from kiln.api.conditions import ConditionDict, set_condition
-from kiln.api.constants import BUILD_RULE, ConditionType
-from kiln.api.validation import format_problems, validate
+from kiln.api.constants import ConditionType
+from kiln.api.validation import format_problems, validated
 from kiln.rules import manual_build
 
 
 def buildrule_status(body: Mapping[str, Any], conditions: Sequence[ConditionDict] | None) -> dict[str, Any]:
     """Status of a BuildRule: `Valid` condition, `manualBuild` and its reason, observedGeneration."""
     generation = (body.get("metadata") or {}).get("generation")
-    user_written = {k: v for k, v in body.items() if k != "status"}
-    problems = validate(BUILD_RULE.kind, user_written)
-    if problems:
+    rule = validated(BuildRule, body)
+    if isinstance(rule, list):
+        problems = rule
         return {
             "conditions": set_condition(
                 conditions, ConditionType.VALID, "False", "InvalidRule", format_problems(problems), generation
@@ -27,7 +27,7 @@ def buildrule_status(body: Mapping[str, Any], conditions: Sequence[ConditionDict
             "manualBuildReason": None,
             "observedGeneration": generation,
         }
-    decision = manual_build(BuildRule.model_validate(user_written).to_rule())
+    decision = manual_build(rule.to_rule())
     return {
         "conditions": set_condition(conditions, ConditionType.VALID, "True", "Valid", "", generation),
         "manualBuild": decision.status,

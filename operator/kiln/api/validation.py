@@ -81,13 +81,26 @@ def validate(kind: str, body: Mapping[str, Any]) -> list[Problem]:
     return []
 
 
+KilnObjectT = TypeVar("KilnObjectT", bound=KilnObject)
+
+
+def user_written(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The object without its status: status is the operator's (and holds kopf's bookkeeping), so
+    only the rest is what users write and what the rules look at."""
+    return {k: v for k, v in body.items() if k != "status"}
+
+
+def validated(model: type[KilnObjectT], body: Mapping[str, Any]) -> KilnObjectT | list[Problem]:
+    """The object through its model once `validate` finds no problem; else the problems."""
+    written = user_written(body)
+    problems = validate(model.INFO.kind, written)
+    return problems if problems else model.model_validate(written)
+
+
 def spec_of(body: Mapping[str, Any]) -> Mapping[str, Any]:
     """The object's spec as a mapping (empty when it is missing or not an object)."""
     spec = body.get("spec")
     return spec if isinstance(spec, Mapping) else {}
-
-
-KilnObjectT = TypeVar("KilnObjectT", bound=KilnObject)
 
 
 def checked_spec(model: type[KilnObjectT], body: Mapping[str, Any]) -> KilnObjectT | str:

@@ -13,7 +13,14 @@ from dataclasses import dataclass
 
 from kiln.api.buildrule import BuildRule
 from kiln.api.buildrun import BuildRun
-from kiln.api.constants import LABEL_BUILD_RULE, LABEL_BUILD_RUN, LABEL_NAMESPACE, LABEL_REPOSITORY
+from kiln.api.constants import (
+    API_VERSION,
+    BUILD_RUN,
+    LABEL_BUILD_RULE,
+    LABEL_BUILD_RUN,
+    LABEL_NAMESPACE,
+    LABEL_REPOSITORY,
+)
 from kiln.api.repository import Repository
 from kiln.builds.config import BuildConfig
 
@@ -51,6 +58,18 @@ def _repo_path(path: str) -> str:
     if ".." in parts:  # the API refuses these; a second check costs nothing
         raise ValueError(f"{path!r} leaves the repository")
     return posixpath.join(SOURCE_DIR, *parts)
+
+
+def build_run_owner(name: str, uid: str) -> dict[str, object]:
+    """The owner reference to a BuildRun: what it owns goes when it is deleted."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": BUILD_RUN.kind,
+        "name": name,
+        "uid": uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
 
 
 @dataclass(frozen=True, slots=True)

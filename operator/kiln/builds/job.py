@@ -11,10 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kiln.api.common import parse_duration
-from kiln.api.constants import API_VERSION, BUILD_RUN, BUILDER_SERVICE_ACCOUNT
+from kiln.api.constants import BUILDER_SERVICE_ACCOUNT
 from kiln.builds import buildah, buildkit
 from kiln.builds.config import BuildConfig, Strategy
-from kiln.builds.inputs import SOURCE_DIR, BuildInputs
+from kiln.builds.inputs import SOURCE_DIR, BuildInputs, build_run_owner
 from kiln.builds.parts import (
     BUILD_CONFIG_VOLUME,
     BUILD_CONTAINER,
@@ -69,14 +69,7 @@ def config_map_name(inputs: BuildInputs) -> str:
 
 def owner_reference(inputs: BuildInputs) -> Manifest:
     """The BuildRun controls the Job: deleting the BuildRun deletes the Job and its pod."""
-    return {
-        "apiVersion": API_VERSION,
-        "kind": BUILD_RUN.kind,
-        "name": inputs.run_name,
-        "uid": inputs.build_run_uid,
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
+    return build_run_owner(inputs.run_name, inputs.build_run_uid)
 
 
 def _metadata(inputs: BuildInputs, name: str) -> Manifest:

@@ -12,7 +12,8 @@ import gzip
 from collections.abc import Mapping
 from typing import Any
 
-from kiln.api.constants import API_VERSION, BUILD_RUN, LABEL_BUILD_RUN
+from kiln.api.constants import LABEL_BUILD_RUN
+from kiln.builds.inputs import build_run_owner
 
 MAX_ARCHIVE_BYTES = 1024 * 1024 - 4096  # compressed, with room for the ConfigMap's metadata
 ARCHIVE_KEY = "build.log.gz"
@@ -52,18 +53,6 @@ def compress_log(log: bytes, limit: int = MAX_ARCHIVE_BYTES) -> bytes:
 
 def decompress_log(archive: bytes) -> str:
     return gzip.decompress(archive).decode(errors="replace")
-
-
-def build_run_owner(name: str, uid: str) -> dict[str, Any]:
-    """The owner reference to a BuildRun: what it owns goes when it is deleted."""
-    return {
-        "apiVersion": API_VERSION,
-        "kind": BUILD_RUN.kind,
-        "name": name,
-        "uid": uid,
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
 
 
 def archive_manifest(build_run_metadata: Mapping[str, Any], archive: bytes) -> dict[str, Any]:

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kiln.api.buildrun import Phase, SucceededReason
-from kiln.api.conditions import ConditionDict, set_condition
+from kiln.api.conditions import ConditionDict, now_iso, set_condition
 from kiln.api.constants import ConditionType
 from kiln.builds.parts import BUILD_CONTAINER, CLONE_CONTAINER
-from kiln.builds.results import BuildResult, failure_message, parse_termination_message
+from kiln.builds.results import BuildResult, Progress, failure_message, parse_termination_message
 
 Object = Mapping[str, Any]
 FINISHED = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELLED})
@@ -54,6 +54,12 @@ def _state(status: Object, state: str) -> Object | None:
     return value if isinstance(value, Mapping) else None
 
 
+def _first_start(pod: Object) -> str | None:
+    state = _container(pod, "initContainerStatuses", CLONE_CONTAINER).get("state") or {}
+    value = (state.get("running") or state.get("terminated") or {}).get("startedAt")
+    return str(value) if value else None
+
+
 def _failed_container(pod: Object) -> Observation | None:
     """A failed checkout or build, or None while neither has failed."""
     clone = _state(_container(pod, "initContainerStatuses", CLONE_CONTAINER), "terminated")
@@ -81,8 +87,9 @@ def observe(job: Object | None, pod: Object | None) -> Observation:
     """The build's state from its Job (None: not created yet) and the Job's Pod (None: none yet or gone)."""
     if job is None:
         return Observation(Phase.PENDING, SucceededReason.PENDING, "creating the build Job")
-    job_status = job.get("status") or {}
-    started = job_status.get("startTime")
+    # the build started when its first container did (not when the Job controller saw the Job,
+    # which is before any wait for a quota slot or an image pull)
+    started = _first_start(pod) if pod is not None else None
     deadline = _job_condition(job, "Failed")
     if deadline is not None and deadline.get("reason") == "DeadlineExceeded":
         return Observation(
@@ -175,3 +182,39 @@ def status_fields(
     if observation.finished:
         fields["progress"] = None
     return fields
+
+
+def progress_fields(progress: Progress) -> dict[str, Any]:
+    """status.progress of a running build, e.g. `3/7 (2 cached)`."""
+    summary = f"{progress.current}/{progress.total}" + (
+        f" ({progress.cached} cached)" if progress.cached else ""
+    )
+    return {"step": progress.current, "total": progress.total, "cached": progress.cached, "summary": summary}
+
+
+class ProgressLines:
+    """The lines of a build log that its progress is read from (steps, cache hits), so following a
+    long log keeps little of it."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def add(self, line: str) -> None:
+        if line.startswith(("#", "-->")) or "STEP " in line:
+            self.lines.append(line)
+
+
+def cancelled_fields(conditions: Sequence[ConditionDict] | None) -> dict[str, Any]:
+    """The status of a build cancelled through spec.cancel."""
+    observation = Observation(
+        Phase.CANCELLED, SucceededReason.CANCELLED, "cancelled (spec.cancel)", completion_time=now_iso()
+    )
+    return status_fields(observation, conditions, ())
+
+
+def finish_event(fields: Mapping[str, Any]) -> tuple[str, str, str]:
+    """(type, reason, message) of the Event saying how a build ended, from its final status fields."""
+    succeeded = next(c for c in fields["conditions"] if c["type"] == ConditionType.SUCCEEDED)
+    kind = "Normal" if fields["phase"] in (Phase.SUCCEEDED, Phase.CANCELLED) else "Warning"
+    message = succeeded["message"] or "pushed " + ", ".join(i["ref"] for i in fields.get("images") or [])
+    return kind, succeeded["reason"], message[:1024]

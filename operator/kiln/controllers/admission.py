@@ -23,7 +23,7 @@ from kiln.api.constants import (
     KindInfo,
 )
 from kiln.api.triggers import trigger_problems
-from kiln.api.validation import checked_spec, format_problems, validate, validate_update
+from kiln.api.validation import checked_spec, format_problems, user_written, validate, validate_update
 from kiln.controllers.runtime import Runtime
 from kiln.platform.kube import Kube
 from kiln.rules.types import Problem
@@ -33,11 +33,6 @@ from kiln.rules.types import Problem
 def tenant_namespaces(name: str, labels: kopf.Labels, **_: Any) -> dict[str, str]:
     """Kubernetes namespaces that belong to a Kiln Namespace, to the tenant's name."""
     return {name: labels[LABEL_NAMESPACE]}
-
-
-def _without_status(body: kopf.Body) -> dict[str, Any]:
-    # status belongs to the operator (and holds kopf's bookkeeping); only what users write is checked
-    return {k: v for k, v in body.items() if k != "status"}
 
 
 def _in_tenant_namespace(namespace: str | None, tenant_namespaces: kopf.Index[str, str], kube: Kube) -> bool:
@@ -52,13 +47,13 @@ def _problems(
     info: KindInfo, body: kopf.Body, old: kopf.Body | None, in_tenant_namespace: Callable[[], bool]
 ) -> list[Problem]:
     """What admission refuses in a CREATE (old is None) or an UPDATE of a Kiln object."""
-    new = _without_status(body)
+    new = user_written(body)
     if old is not None:
         if old.get("spec") == body.get("spec"):
             # metadata only (labels, finalizers, owner references): nothing the rules look at changed,
             # and refusing it would keep e.g. the operator's finalizer off a stored invalid object
             return []
-        return validate_update(info.kind, _without_status(old), new)
+        return validate_update(info.kind, user_written(old), new)
     problems = validate(info.kind, new)
     if info is not NAMESPACE and not in_tenant_namespace():
         namespace = body.get("metadata", {}).get("namespace")
@@ -75,7 +70,7 @@ def _problems(
 
 def _trigger_problems(body: kopf.Body, username: str | None, memo: Runtime) -> list[Problem]:
     """Whether this identity may create this BuildRun (see kiln.api.triggers)."""
-    run = BuildRun.model_validate(_without_status(body))
+    run = BuildRun.model_validate(user_written(body))
     namespace = body.get("metadata", {}).get("namespace")
     found = memo.kube.get(API_VERSION, BUILD_RULE.kind, run.spec.build_rule, namespace)
     rule = checked_spec(BuildRule, found) if found is not None else None

@@ -2,24 +2,24 @@
 
 A BuildRun's Job is created once (deterministic name, adopted after a restart); the Jobs and Pods
 labelled `kiln.dev/build-run` are followed through indexes fed by one watch each, so a build's
-status moves with their events, not by polling per BuildRun. While a build runs, a daemon follows
-its log for `status.progress`.
+status moves with their events, not by polling per BuildRun; only the Job its BuildRun controls and
+the Pods that Job controls count. Status writes for one BuildRun are serialized, and a finished
+status is never written over. While a build runs, a follower (in a pool of its own, not kopf's
+handler threads) reads its log into `status.progress`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
-import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import kopf
-from kubernetes.client.exceptions import ApiException
-from urllib3.exceptions import HTTPError
 
-from kiln.api.buildrun import Phase, SucceededReason
 from kiln.api.constants import (
     API_VERSION,
     BUILD_RULE,
@@ -30,50 +30,51 @@ from kiln.api.constants import (
     REPOSITORY,
     VERSION,
 )
-from kiln.builds import Strategy, parse_progress
-from kiln.builds.parts import BUILD_CONTAINER
-from kiln.builds.status import FINISHED, Observation, status_fields
+from kiln.builds import Strategy
+from kiln.builds.status import FINISHED, cancelled_fields, finish_event
 from kiln.controllers.runtime import Runtime
 from kiln.reconcile import metrics
-from kiln.reconcile.buildrun import ClusterLookup, build_pod, cancel, settle, start
+from kiln.reconcile.buildrun import (
+    ClusterLookup,
+    archive_log,
+    cancel,
+    controlled_by,
+    follow_progress,
+    newest,
+    settle,
+    start,
+)
 from kiln.tenancy.tenant import Tenant
 
-RunKey = tuple[str, str]  # (Kubernetes namespace, BuildRun name)
+RunKey = tuple[str, str]  # (Kubernetes namespace, name)
 Objects = kopf.Index[RunKey, dict[str, Any]]
 # status.progress is written at most this often per build
 PROGRESS_INTERVAL = 3.0
+# builds whose log is followed at once; more wait their turn (their progress shows later)
+PROGRESS_FOLLOWERS = 64
+_FOLLOWERS = ThreadPoolExecutor(PROGRESS_FOLLOWERS, thread_name_prefix="kiln-progress")
 
 
 def _finished(status: Any) -> bool:
     return (status or {}).get("phase") in FINISHED
 
 
-def _newest(objects: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
-    return max(objects, key=lambda o: str(o["metadata"].get("creationTimestamp", "")), default=None)
+def _indexed(group: str, version: str, plural: str, id: str, *, by_build_run: bool = False) -> None:
+    """An index of `plural`'s bodies by (namespace, name), or by (namespace, the BuildRun's name)
+    for the objects of builds (only those labelled with one)."""
+
+    def index(namespace: str, name: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[RunKey, Any]:
+        return {(namespace, labels[LABEL_BUILD_RUN] if by_build_run else name): dict(body)}
+
+    labels = {LABEL_BUILD_RUN: kopf.PRESENT} if by_build_run else None
+    kopf.index(group, version, plural, id=id, labels=labels)(index)
 
 
-@kopf.index("batch", "v1", "jobs", labels={LABEL_BUILD_RUN: kopf.PRESENT})
-def build_jobs(
-    namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any
-) -> dict[RunKey, dict[str, Any]]:
-    return {(namespace, labels[LABEL_BUILD_RUN]): dict(body)}
-
-
-@kopf.index("", "v1", "pods", labels={LABEL_BUILD_RUN: kopf.PRESENT})
-def build_pods(
-    namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any
-) -> dict[RunKey, dict[str, Any]]:
-    return {(namespace, labels[LABEL_BUILD_RUN]): dict(body)}
-
-
-@kopf.index(GROUP, VERSION, BUILD_RULE.plural)
-def build_rules(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[RunKey, dict[str, Any]]:
-    return {(namespace, name): dict(body)}
-
-
-@kopf.index(GROUP, VERSION, REPOSITORY.plural)
-def repositories(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[RunKey, dict[str, Any]]:
-    return {(namespace, name): dict(body)}
+_indexed("batch", "v1", "jobs", "build_jobs", by_build_run=True)
+_indexed("", "v1", "pods", "build_pods", by_build_run=True)
+_indexed(GROUP, VERSION, BUILD_RULE.plural, "build_rules")
+_indexed(GROUP, VERSION, REPOSITORY.plural, "repositories")
+_indexed(GROUP, VERSION, BUILD_RUN.plural, "build_runs")
 
 
 class IndexLookup:
@@ -82,97 +83,111 @@ class IndexLookup:
 
     def __init__(
         self, rules: Objects, repos: Objects, tenants: kopf.Index[str, Tenant], cluster: ClusterLookup
-    ):
+    ) -> None:
         self._rules, self._repos, self._tenants, self._cluster = rules, repos, tenants, cluster
 
     def rule(self, namespace: str, name: str) -> Mapping[str, Any] | None:
-        return _newest(self._rules.get((namespace, name), [])) or self._cluster.rule(namespace, name)
+        return newest(self._rules.get((namespace, name), [])) or self._cluster.rule(namespace, name)
 
     def repository(self, namespace: str, name: str) -> Mapping[str, Any] | None:
-        return _newest(self._repos.get((namespace, name), [])) or self._cluster.repository(namespace, name)
+        return newest(self._repos.get((namespace, name), [])) or self._cluster.repository(namespace, name)
 
     def tenant(self, namespace: str) -> Tenant | None:
-        found = (
-            t for entries in self._tenants.values() for t in entries if t.kubernetes_namespace == namespace
-        )
-        return next(found, None) or self._cluster.tenant(namespace)
+        tenants = [t for name in list(self._tenants) for t in self._tenants.get(name, [])]
+        found = next((t for t in tenants if t.kubernetes_namespace == namespace), None)
+        return found or self._cluster.tenant(namespace)
 
 
-@kopf.index(GROUP, VERSION, BUILD_RUN.plural)
-def build_runs(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[RunKey, dict[str, Any]]:
-    return {(namespace, name): dict(body)}
-
-
-class _FinishedHere:
-    """BuildRuns this process saw finish, by uid (the newest few thousand): the indexes lag behind
-    the operator's own writes, so a Job or Pod event may come before its BuildRun shows the end."""
+class _Runs:
+    """Per BuildRun (by uid): a lock serializing its status writes, and whether this process wrote
+    its end. Bounded: the newest few thousand BuildRuns."""
 
     def __init__(self, size: int = 10_000) -> None:
-        self._uids: OrderedDict[str, None] = OrderedDict()
+        self._locks: OrderedDict[str, threading.Lock] = OrderedDict()
+        self._finished: set[str] = set()
         self._size = size
-        self._lock = threading.Lock()
+        self._guard = threading.Lock()
 
-    def add(self, uid: str) -> bool:
-        """Record `uid`; False when it was recorded already."""
-        with self._lock:
-            if uid in self._uids:
-                return False
-            self._uids[uid] = None
-            while len(self._uids) > self._size:
-                self._uids.popitem(last=False)
-            return True
+    @contextmanager
+    def lock(self, uid: str) -> Iterator[None]:
+        with self._guard:
+            lock = self._locks.setdefault(uid, threading.Lock())
+            self._locks.move_to_end(uid)
+            while len(self._locks) > self._size:
+                old, _ = self._locks.popitem(last=False)
+                self._finished.discard(old)
+        with lock:
+            yield
 
-    def __contains__(self, uid: object) -> bool:
-        with self._lock:
-            return uid in self._uids
+    def finished(self, uid: str) -> bool:
+        with self._guard:
+            return uid in self._finished
+
+    def finish(self, uid: str) -> None:
+        with self._guard:
+            self._finished.add(uid)
 
 
-_FINISHED = _FinishedHere()
+_RUNS = _Runs()
 
 
-def _report(body: Any, fields: dict[str, Any]) -> None:
-    """What these status fields change, said: an Event when the Job is created or the build ends,
-    and the build counted in the metrics when it ends (the BuildRun was not finished before)."""
-    status = body.get("status") or {}
-    if fields.get("jobName") and not status.get("jobName"):
-        kopf.event(body, type="Normal", reason="Started", message=f"Job {fields['jobName']} created")
-    if fields.get("phase") not in FINISHED or _finished(status) or not _FINISHED.add(body["metadata"]["uid"]):
-        return
-    (succeeded,) = [c for c in fields["conditions"] if c["type"] == "Succeeded"]
-    kind = "Normal" if fields["phase"] in (Phase.SUCCEEDED, Phase.CANCELLED) else "Warning"
-    message = succeeded["message"] or f"pushed {', '.join(i['ref'] for i in fields.get('images') or [])}"
-    kopf.event(body, type=kind, reason=succeeded["reason"], message=message[:1024])
+def _write(memo: Runtime, body: Mapping[str, Any], fields: dict[str, Any]) -> None:
+    """Write status fields of a BuildRun, under its lock: never over a finished status, and never
+    the same twice. A build that these fields end gets its Event, its metrics and its log archive
+    (after the status: the status never waits for the archive)."""
+    meta = body["metadata"]
+    uid, status = str(meta["uid"]), body.get("status") or {}
+    with _RUNS.lock(uid):
+        if _RUNS.finished(uid) or _finished(status):
+            return
+        if all(status.get(k) == v for k, v in fields.items()):
+            return
+        memo.kube.patch_status(API_VERSION, BUILD_RUN.kind, meta["name"], meta["namespace"], fields)
+        if fields.get("jobName") and not status.get("jobName"):
+            kopf.event(
+                dict(body), type="Normal", reason="Started", message=f"Job {fields['jobName']} created"
+            )
+        if fields.get("phase") not in FINISHED:
+            return
+        _RUNS.finish(uid)
+    kind, reason, message = finish_event(fields)
+    kopf.event(dict(body), type=kind, reason=reason, message=message)
     metrics.record_finished(
-        (body["metadata"].get("labels") or {}).get(LABEL_NAMESPACE, ""),
+        (meta.get("labels") or {}).get(LABEL_NAMESPACE, ""),
         fields.get("strategy") or status.get("strategy") or "",
         str(fields["phase"]),
-        body["metadata"].get("creationTimestamp"),
+        meta.get("creationTimestamp"),
         fields.get("startTime") or status.get("startTime"),
         fields.get("completionTime"),
     )
+
+
+def _archive(memo: Runtime, body: Mapping[str, Any], pod: Mapping[str, Any] | None) -> None:
+    if pod is None or ((body.get("status") or {}).get("logs") or {}).get("archive"):
+        return
+    archive = archive_log(memo.kube, body, pod)
+    if archive is not None:
+        meta = body["metadata"]
+        memo.kube.patch_status(
+            API_VERSION, BUILD_RUN.kind, meta["name"], meta["namespace"], {"logs": {"archive": archive}}
+        )
 
 
 @kopf.on.event(GROUP, VERSION, BUILD_RUN.plural)
 def buildrun_running(
     type: str | None, body: kopf.Body, namespace: str, name: str, memo: Runtime, **_: Any
 ) -> None:
-    """Keep `kiln_builds_running` in line with the BuildRuns' phases; drop a progress the progress
-    daemon wrote just as the build ended (a finished build shows none)."""
+    """Keep `kiln_builds_running` in line with the BuildRuns' phases; drop a progress the follower
+    wrote just as the build ended (a finished build shows none)."""
     status = body.get("status") or {}
-    if type != "DELETED" and _finished(status) and status.get("progress") is not None:
-        memo.kube.patch_status(API_VERSION, BUILD_RUN.kind, name, namespace, {"progress": None})
     metrics.RUNNING.track(
         (namespace, name),
         (body["metadata"].get("labels") or {}).get(LABEL_NAMESPACE, ""),
         status.get("strategy") or "",
-        type != "DELETED" and status.get("phase") == Phase.RUNNING,
+        type != "DELETED" and status.get("phase") == "Running",
     )
-
-
-def _cancelled(status: kopf.Status) -> dict[str, Any]:
-    observation = Observation(Phase.CANCELLED, SucceededReason.CANCELLED, "cancelled (spec.cancel)")
-    now = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    return {**status_fields(observation, list(status.get("conditions") or []), ()), "completionTime": now}
+    if type != "DELETED" and _finished(status) and status.get("progress") is not None:
+        memo.kube.patch_status(API_VERSION, BUILD_RUN.kind, name, namespace, {"progress": None})
 
 
 @kopf.on.resume(GROUP, VERSION, BUILD_RUN.plural)
@@ -181,7 +196,6 @@ def buildrun_start(
     body: kopf.Body,
     spec: kopf.Spec,
     status: kopf.Status,
-    patch: kopf.Patch,
     memo: Runtime,
     build_rules: Objects,
     repositories: Objects,
@@ -192,24 +206,23 @@ def buildrun_start(
         return
     if spec.get("cancel"):
         cancel(memo.kube, body["metadata"]["namespace"], body["metadata"]["name"], status.get("jobName"))
-        fields = _cancelled(status)
-    else:
-        lookup = IndexLookup(build_rules, repositories, tenants, ClusterLookup(memo.kube, memo.settings))
-        fields = start(memo.kube, memo.settings, body, lookup)
-    _report(body, fields)
-    patch.status.update(fields)
+        _write(memo, body, cancelled_fields(status.get("conditions")))
+        return
+    lookup = IndexLookup(build_rules, repositories, tenants, ClusterLookup(memo.kube, memo.settings))
+    _write(memo, body, start(memo.kube, memo.settings, body, lookup))
 
 
 @kopf.on.update(GROUP, VERSION, BUILD_RUN.plural, field="spec.cancel")
-def buildrun_cancel(
-    body: kopf.Body, new: Any, status: kopf.Status, patch: kopf.Patch, memo: Runtime, **_: Any
-) -> None:
+def buildrun_cancel(body: kopf.Body, new: Any, status: kopf.Status, memo: Runtime, **_: Any) -> None:
     if not new or _finished(status):
         return
     cancel(memo.kube, body["metadata"]["namespace"], body["metadata"]["name"], status.get("jobName"))
-    fields = _cancelled(status)
-    _report(body, fields)
-    patch.status.update(fields)
+    _write(memo, body, cancelled_fields(status.get("conditions")))
+
+
+def _controlled(objects: Iterable[dict[str, Any]], owner: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    found = newest(o for o in objects if controlled_by(o, owner))
+    return dict(found) if found is not None else None
 
 
 def _build_object_event(
@@ -223,21 +236,17 @@ def _build_object_event(
 ) -> None:
     """A build's Job or Pod changed: bring its BuildRun's status in line (a write only on a change)."""
     key = (namespace, labels[LABEL_BUILD_RUN])
-    run = _newest(build_runs.get(key, []))
-    if (
-        run is None
-        or _finished(run.get("status"))
-        or run["metadata"].get("uid") in _FINISHED
-        or (run.get("spec") or {}).get("cancel")
-    ):
+    run = newest(build_runs.get(key, []))
+    if run is None or _finished(run.get("status")) or (run.get("spec") or {}).get("cancel"):
         return  # a finished build's status is final; a cancelled one's is the cancel handler's
-    if not (run.get("status") or {}).get("jobName"):
-        return  # the start handler has not written its status yet: it reads the Job itself
-    fields = settle(memo.kube, run, _newest(build_jobs.get(key, [])), _newest(build_pods.get(key, [])))
-    current = run.get("status") or {}
-    if any(current.get(k) != v for k, v in fields.items()):
-        memo.kube.patch_status(API_VERSION, BUILD_RUN.kind, key[1], namespace, fields)
-        _report(run, fields)
+    if not (run.get("status") or {}).get("jobName") or _RUNS.finished(str(run["metadata"]["uid"])):
+        return  # the start handler reads the Job itself; a finished build is done with
+    job = _controlled(build_jobs.get(key, []), run)
+    pod = _controlled(build_pods.get(key, []), job)
+    fields = settle(run, job, pod)
+    _write(memo, run, fields)
+    if fields.get("phase") in FINISHED:
+        _archive(memo, run, pod)
 
 
 for _group, _plural in (("batch", "jobs"), ("", "pods")):
@@ -247,19 +256,11 @@ for _group, _plural in (("batch", "jobs"), ("", "pods")):
 
 
 def _running(status: kopf.Status, **_: Any) -> bool:
-    return status.get("phase") == Phase.RUNNING
-
-
-def _progress_fields(lines: list[str], strategy: Strategy) -> dict[str, Any]:
-    progress = parse_progress(lines, strategy)
-    summary = f"{progress.current}/{progress.total}" + (
-        f" ({progress.cached} cached)" if progress.cached else ""
-    )
-    return {"step": progress.current, "total": progress.total, "cached": progress.cached, "summary": summary}
+    return status.get("phase") == "Running"
 
 
 @kopf.daemon(GROUP, VERSION, BUILD_RUN.plural, when=_running, cancellation_timeout=10)
-def buildrun_progress(
+async def buildrun_progress(
     name: str,
     namespace: str,
     uid: str,
@@ -270,42 +271,16 @@ def buildrun_progress(
 ) -> None:
     """Follow the build's log while it runs and keep status.progress current (every few seconds)."""
     strategy = Strategy(status.get("strategy") or memo.settings.build_strategy)
-    written: dict[str, Any] | None = status.get("progress")
-    while not stopped:
-        pod = build_pod(memo.kube, namespace, name)
-        if pod is None:
-            stopped.wait(PROGRESS_INTERVAL)
-            continue
-        lines: list[str] = []  # each reconnect reads the log from its start
-        last = 0.0
-        try:
-            for line in memo.kube.pod_log(
-                namespace, pod["metadata"]["name"], BUILD_CONTAINER, follow=True, timeout=30
-            ):
-                lines.append(line)
-                if stopped or uid in _FINISHED:
-                    return  # the end of the log is the end of the build: its status has no progress
-                if time.monotonic() - last >= PROGRESS_INTERVAL:
-                    last = time.monotonic()
-                    written = _write_progress(memo, name, namespace, lines, strategy, written)
-        except (ApiException, HTTPError, OSError):
-            # not started yet (the checkout runs first), or the stream broke (a long quiet step
-            # outlasts the read timeout): read it again
-            stopped.wait(PROGRESS_INTERVAL)
-            continue
-        return  # the log ended: so did the build container
+    written: list[dict[str, Any] | None] = [status.get("progress")]
 
+    def write(progress: dict[str, Any]) -> None:
+        if progress != written[0] and progress["total"] and not _RUNS.finished(uid):
+            memo.kube.patch_status(API_VERSION, BUILD_RUN.kind, name, namespace, {"progress": progress})
+            written[0] = progress
 
-def _write_progress(
-    memo: Runtime,
-    name: str,
-    namespace: str,
-    lines: list[str],
-    strategy: Strategy,
-    written: dict[str, Any] | None,
-) -> dict[str, Any] | None:
-    progress = _progress_fields(lines, strategy)
-    if progress == written or not progress["total"]:
-        return written
-    memo.kube.patch_status(API_VERSION, BUILD_RUN.kind, name, namespace, {"progress": progress})
-    return progress
+    def done() -> bool:
+        return bool(stopped) or _RUNS.finished(uid)
+
+    await asyncio.get_running_loop().run_in_executor(
+        _FOLLOWERS, follow_progress, memo.kube, namespace, name, strategy, done, write, PROGRESS_INTERVAL
+    )

@@ -6,13 +6,17 @@ Pod back, archive the log, cancel. The BuildRun controller's work, without kopf;
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
+
 from kiln.api.buildrule import BuildRule
 from kiln.api.buildrun import SHORT_COMMIT_LENGTH, BuildRun, Phase, SucceededReason
-from kiln.api.conditions import ConditionDict
+from kiln.api.conditions import ConditionDict, now_iso
 from kiln.api.constants import (
     API_VERSION,
     BUILD_RULE,
@@ -22,11 +26,11 @@ from kiln.api.constants import (
     REPOSITORY,
 )
 from kiln.api.repository import Repository
-from kiln.api.validation import checked_spec, format_problems, validate
-from kiln.builds import BuildInputs, JobPlan, job_manifest
+from kiln.api.validation import checked_spec, format_problems, validated
+from kiln.builds import BuildInputs, JobPlan, Strategy, job_manifest, parse_progress
 from kiln.builds.logs import ARCHIVE_KEY, archive_manifest, archive_name, compress_log, decompress_log
 from kiln.builds.parts import BUILD_CONTAINER, CLONE_CONTAINER
-from kiln.builds.status import Observation, observe, status_fields
+from kiln.builds.status import Observation, ProgressLines, observe, progress_fields, status_fields
 from kiln.platform.kube import Kube
 from kiln.platform.settings import Settings
 from kiln.tenancy.manifests import Quota
@@ -49,13 +53,12 @@ class Refused:
 def _rule(name: str, namespace: str, body: Object | None) -> BuildRule | Refused:
     if body is None:
         return Refused(SucceededReason.INVALID_RULE, f"BuildRule {name!r} not found in {namespace}")
-    user_written = {k: v for k, v in body.items() if k != "status"}
-    problems = validate(BUILD_RULE.kind, user_written)
-    if problems:
+    rule = validated(BuildRule, body)
+    if isinstance(rule, list):
         return Refused(
-            SucceededReason.INVALID_RULE, f"BuildRule {name!r} is invalid: {format_problems(problems)}"
+            SucceededReason.INVALID_RULE, f"BuildRule {name!r} is invalid: {format_problems(rule)}"
         )
-    return BuildRule.model_validate(user_written)
+    return rule
 
 
 def _repository(name: str, namespace: str, body: Object | None) -> Repository | Refused:
@@ -216,21 +219,21 @@ def _conditions(body: Object) -> list[ConditionDict]:
     return list((body.get("status") or {}).get("conditions") or [])
 
 
-def settle(kube: Kube, body: Object, job: Object | None, pod: Object | None) -> dict[str, Any]:
-    """The status fields the Job and Pod give the BuildRun now; once it has finished, with its log
-    archived (the Pod's log is read once, when the build ends)."""
-    observation = observe(job, pod)
-    image_refs = [str(i.get("ref")) for i in (body.get("status") or {}).get("images") or () if i.get("ref")]
-    fields = status_fields(observation, _conditions(body), image_refs)
-    if (
-        observation.finished
-        and pod is not None
-        and not ((body.get("status") or {}).get("logs") or {}).get("archive")
-    ):
-        archive = archive_log(kube, body, pod)
-        if archive is not None:
-            fields["logs"] = {"archive": archive}
-    return fields
+def settle(body: Object, job: Object | None, pod: Object | None) -> dict[str, Any]:
+    """The status fields the Job and Pod give the BuildRun now. A Job that is gone while the status
+    names one was deleted by someone: the build ends there, it is never built a second time."""
+    status = body.get("status") or {}
+    if job is None and status.get("jobName"):
+        observation = Observation(
+            Phase.FAILED,
+            SucceededReason.BUILD_FAILED,
+            f"the build Job {status['jobName']} was deleted before the build finished",
+            completion_time=now_iso(),
+        )
+    else:
+        observation = observe(job, pod)
+    image_refs = [str(i.get("ref")) for i in status.get("images") or () if i.get("ref")]
+    return status_fields(observation, _conditions(body), image_refs)
 
 
 def start(kube: Kube, settings: Settings, body: Object, lookup: Lookup | None = None) -> dict[str, Any]:
@@ -238,6 +241,10 @@ def start(kube: Kube, settings: Settings, body: Object, lookup: Lookup | None = 
     restart the build may have moved on, or ended). `lookup` finds the objects it names (default:
     the API server)."""
     common = {"shortCommit": short_commit(body)}
+    meta = body.get("metadata") or {}
+    named = (body.get("status") or {}).get("jobName")
+    if named and kube.get("batch/v1", "Job", named, meta.get("namespace")) is None:
+        return {**common, **settle(body, None, None)}  # deleted while the operator was away
     inputs = gather(lookup or ClusterLookup(kube, settings), settings, body)
     if isinstance(inputs, Refused):
         return {**common, **status_fields(inputs.observation(), _conditions(body), ())}
@@ -251,43 +258,108 @@ def start(kube: Kube, settings: Settings, body: Object, lookup: Lookup | None = 
         return {**common, **status_fields(job.observation(), _conditions(body), ())}
     started = {**common, **start_status(inputs, plan, _conditions(body))}
     # a Job created just now has no Pod yet; an adopted one may have run meanwhile
-    pod = build_pod(kube, inputs.namespace, inputs.run_name) if adopted else None
+    pod = build_pod(kube, inputs.namespace, inputs.run_name, job) if adopted else None
     body = {**body, "status": {**(body.get("status") or {}), **started}}
-    return {**started, **settle(kube, body, job, pod)}
+    return {**started, **settle(body, job, pod)}
 
 
-def build_pod(kube: Kube, namespace: str, build_run: str) -> Object | None:
-    """The Pod of the BuildRun's Job (the newest, should there be several), or None."""
+def controlled_by(obj: Object, owner: Object | None) -> bool:
+    """Whether `owner` (a BuildRun, a Job) is `obj`'s controller: a label alone proves nothing, as
+    anyone who may create Pods in the namespace may set it."""
+    uid = ((owner or {}).get("metadata") or {}).get("uid")
+    return bool(uid) and _owned_by(obj, str(uid))
+
+
+def newest(objects: Iterable[Object]) -> Object | None:
+    """The most recently created of `objects`."""
+    return max(
+        objects, key=lambda o: str((o.get("metadata") or {}).get("creationTimestamp", "")), default=None
+    )
+
+
+def build_pod(kube: Kube, namespace: str, build_run: str, job: Object | None = None) -> Object | None:
+    """The newest Pod of the BuildRun's Job (given, or read), or None."""
+    job = job or kube.get("batch/v1", "Job", build_run, namespace)
+    if job is None:
+        return None
     pods = kube.list("v1", "Pod", namespace=namespace, label_selector=f"{LABEL_BUILD_RUN}={build_run}")
-    pods.sort(key=lambda p: str((p.get("metadata") or {}).get("creationTimestamp", "")))
-    return pods[-1] if pods else None
+    return newest(p for p in pods if controlled_by(p, job))
+
+
+# a finished container's log is read at once; this bounds a read that hangs
+LOG_READ_TIMEOUT = 30.0
+
+
+def _container_log(kube: Kube, namespace: str, pod: str, container: str) -> list[str]:
+    try:
+        return [f"==> {container} <==", *kube.pod_log(namespace, pod, container, timeout=LOG_READ_TIMEOUT)]
+    except (
+        ApiException,
+        HTTPError,
+        OSError,
+    ) as error:  # e.g. a build container a failed checkout never started
+        return [f"==> {container}: no log ({type(error).__name__}) <=="]
 
 
 def archive_log(kube: Kube, body: Object, pod: Object) -> str | None:
-    """Keep the finished build's log (checkout and build) in a ConfigMap owned by the BuildRun;
-    its location for status.logs.archive, or None when the Pod's log cannot be read any more."""
+    """Keep the finished build's log (checkout and build, each as far as it can be read) in a
+    ConfigMap owned by the BuildRun; its location for status.logs.archive, or None when it cannot
+    be written (the status says so then by having none)."""
     meta = body["metadata"]
-    pod_name = pod["metadata"]["name"]
+    lines = [
+        line
+        for container in (CLONE_CONTAINER, BUILD_CONTAINER)
+        for line in _container_log(kube, meta["namespace"], pod["metadata"]["name"], container)
+    ]
+    manifest = archive_manifest(meta, compress_log("\n".join(lines).encode()))
     try:
-        text = "\n".join(
-            line
-            for container in (CLONE_CONTAINER, BUILD_CONTAINER)
-            for line in (f"==> {container} <==", *kube.pod_log(meta["namespace"], pod_name, container))
-        )
-    except Exception:
+        kube.apply(manifest)
+    except (ApiException, HTTPError, OSError):
         return None
-    manifest = archive_manifest(meta, compress_log(text.encode()))
-    kube.apply(manifest)
     return f"configmaps/{manifest['metadata']['name']}"
 
 
-def logs(kube: Kube, namespace: str, build_run: str, *, follow: bool = False) -> Iterator[str]:
-    """The log of BuildRun `build_run`: from its Pod while there is one (following it when asked),
-    else from its archive. Raises LookupError when there is neither."""
+def _wait_started(kube: Kube, namespace: str, pod: str, container: str, stopped: Callable[[], bool]) -> bool:
+    """Wait until `container` of `pod` has started (True) or never will (False: the Pod ended or went)."""
+    while not stopped():
+        found = kube.get("v1", "Pod", pod, namespace)
+        if found is None:
+            return False
+        pod_status = found.get("status") or {}
+        statuses = [
+            *(pod_status.get("initContainerStatuses") or ()),
+            *(pod_status.get("containerStatuses") or ()),
+        ]
+        state = next((s.get("state") or {} for s in statuses if s.get("name") == container), {})
+        if "running" in state or "terminated" in state:
+            return True
+        if pod_status.get("phase") in ("Succeeded", "Failed"):
+            return False
+        time.sleep(1.0)
+    return False
+
+
+def logs(
+    kube: Kube,
+    namespace: str,
+    build_run: str,
+    *,
+    follow: bool = False,
+    stopped: Callable[[], bool] = lambda: False,
+) -> Iterator[str]:
+    """The log of BuildRun `build_run`: from its Pod while there is one (following it when asked,
+    container after container as each starts), else from its archive. Raises LookupError when there
+    is neither."""
     pod = build_pod(kube, namespace, build_run)
     if pod is not None:
+        name = pod["metadata"]["name"]
         for container in (CLONE_CONTAINER, BUILD_CONTAINER):
-            yield from kube.pod_log(namespace, pod["metadata"]["name"], container, follow=follow)
+            if follow and not _wait_started(kube, namespace, name, container, stopped):
+                continue
+            if follow:
+                yield from kube.pod_log(namespace, name, container, follow=True)
+            else:
+                yield from _container_log(kube, namespace, name, container)[1:]
         return
     archive = kube.get("v1", "ConfigMap", archive_name(build_run), namespace)
     data = ((archive or {}).get("binaryData") or {}).get(ARCHIVE_KEY)
@@ -298,7 +370,47 @@ def logs(kube: Kube, namespace: str, build_run: str, *, follow: bool = False) ->
 
 def cancel(kube: Kube, namespace: str, build_run: str, job_name: str | None) -> None:
     """Delete the build's Job and its Pod at once (not only through the garbage collector)."""
-    kube.delete("batch/v1", "Job", job_name or build_run, namespace, propagation="Background")
+    job = kube.get("batch/v1", "Job", job_name or build_run, namespace)
+    if job is None:
+        return
+    kube.delete("batch/v1", "Job", job["metadata"]["name"], namespace, propagation="Background")
     selector = f"{LABEL_BUILD_RUN}={build_run}"
     for pod in kube.list("v1", "Pod", namespace=namespace, label_selector=selector):
-        kube.delete("v1", "Pod", pod["metadata"]["name"], namespace)
+        if controlled_by(pod, job):
+            kube.delete("v1", "Pod", pod["metadata"]["name"], namespace)
+
+
+def follow_progress(
+    kube: Kube,
+    namespace: str,
+    build_run: str,
+    strategy: Strategy,
+    stopped: Callable[[], bool],
+    write: Callable[[dict[str, Any]], None],
+    interval: float,
+) -> None:
+    """Follow the build container's log and `write` its progress (status fields) at most every
+    `interval` seconds, until the log ends (the container did) or `stopped()`."""
+    while not stopped():
+        pod = build_pod(kube, namespace, build_run)
+        if pod is None:
+            time.sleep(interval)
+            continue
+        steps = ProgressLines()
+        last = 0.0
+        try:
+            for line in kube.pod_log(
+                namespace, pod["metadata"]["name"], BUILD_CONTAINER, follow=True, timeout=30
+            ):
+                if stopped():
+                    return
+                steps.add(line)
+                if time.monotonic() - last >= interval:
+                    last = time.monotonic()
+                    write(progress_fields(parse_progress(steps.lines, strategy)))
+        except (ApiException, HTTPError, OSError):
+            # not started yet (the checkout runs first), or the stream broke (a long quiet step
+            # outlasts the read timeout): read it again
+            time.sleep(interval)
+            continue
+        return  # the log ended: so did the build container

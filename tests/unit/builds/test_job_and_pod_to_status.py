@@ -17,7 +17,8 @@ Manifest = dict[str, Any]
 def job(*conditions: Manifest, deadline: int = 3600) -> Manifest:
     return {
         "spec": {"activeDeadlineSeconds": deadline},
-        "status": {"startTime": "2026-12-01T10:00:00Z", "conditions": list(conditions)},
+        # the Job controller's startTime: before any wait for a slot or an image, not the build's start
+        "status": {"startTime": "2026-12-01T09:59:00Z", "conditions": list(conditions)},
     }
 
 
@@ -41,7 +42,14 @@ def pod(phase: str, *, clone: Manifest | None = None, build: Manifest | None = N
 
 
 def terminated(exit_code: int, message: str) -> Manifest:
-    return {"terminated": {"exitCode": exit_code, "message": message, "finishedAt": "2026-12-01T10:05:00Z"}}
+    return {
+        "terminated": {
+            "exitCode": exit_code,
+            "message": message,
+            "startedAt": "2026-12-01T10:00:00Z",
+            "finishedAt": "2026-12-01T10:05:00Z",
+        }
+    }
 
 
 DONE = terminated(0, "")
@@ -163,3 +171,61 @@ def test_log_archive_manifest_is_owned_by_and_labelled_as_its_buildrun() -> None
         True,
     )
     assert set(manifest["binaryData"]) == {"build.log.gz"}
+
+
+def test_the_build_starts_when_its_checkout_does() -> None:
+    waiting = observe(job(), pod("Pending", clone={"waiting": {"reason": "ContainerCreating"}}))
+    assert waiting.start_time is None  # queued or pulling: not started
+    cloning = observe(job(), pod("Pending", clone={"running": {"startedAt": "2026-12-01T10:00:30Z"}}))
+    assert cloning.start_time == "2026-12-01T10:00:30Z"
+
+
+def test_a_deleted_job_ends_the_build_for_good() -> None:
+    from kiln.reconcile.buildrun import settle
+
+    run = {
+        "metadata": {"name": "r"},
+        "status": {"jobName": "r", "phase": "Running", "images": [{"ref": "a:b"}]},
+    }
+    fields = settle(run, None, None)
+    assert (
+        fields["phase"] == "Failed"
+        and "the build Job r was deleted before the build finished" in fields["message"]
+    )
+    assert "completionTime" in fields
+    assert (
+        settle({"metadata": {"name": "r"}, "status": {}}, None, None)["phase"] == "Pending"
+    )  # not created yet
+
+
+def test_progress_fields_and_the_lines_they_are_read_from() -> None:
+    from kiln.builds import Strategy, parse_progress
+    from kiln.builds.status import ProgressLines, progress_fields
+
+    lines = ProgressLines()
+    for line in [
+        "STEP 1/3: FROM x",
+        "Getting image source signatures",
+        "STEP 2/3: RUN a",
+        "--> Using cache 1",
+        "noise",
+    ]:
+        lines.add(line)
+    assert lines.lines == ["STEP 1/3: FROM x", "STEP 2/3: RUN a", "--> Using cache 1"]
+    progress = progress_fields(parse_progress(lines.lines, Strategy.BUILDAH))
+    assert progress == {"step": 2, "total": 3, "cached": 1, "summary": "2/3 (1 cached)"}
+
+
+def test_cancelled_and_finished_builds_say_so() -> None:
+    from kiln.builds.status import cancelled_fields, finish_event
+
+    cancelled = cancelled_fields([])
+    assert (cancelled["phase"], cancelled["conditions"][0]["reason"]) == ("Cancelled", "Cancelled")
+    assert finish_event(cancelled) == ("Normal", "Cancelled", "cancelled (spec.cancel)")
+    message = json.dumps({"digest": DIGEST})
+    pushed = status_fields(
+        observe(job(), pod("Succeeded", clone=DONE, build=terminated(0, message))), [], ["r/a:v1"]
+    )
+    assert finish_event(pushed) == ("Normal", "Pushed", "pushed r/a:v1")
+    failed = status_fields(observe(job(), pod("Failed", clone=DONE, build=terminated(1, "boom"))), [], [])
+    assert finish_event(failed)[:2] == ("Warning", "BuildFailed")
