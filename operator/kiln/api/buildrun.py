@@ -58,8 +58,10 @@ class SucceededReason(enum.StrEnum):
     TIMEOUT = "Timeout"
     CANCELLED = "Cancelled"
     SUPERSEDED = "Superseded"
+    INVALID_BUILD_RUN = "InvalidBuildRun"
     INVALID_RULE = "InvalidRule"
     INVALID_REPOSITORY = "InvalidRepository"
+    INVALID_TENANT = "InvalidTenant"
 
 
 class Trigger(KilnModel):

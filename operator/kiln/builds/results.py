@@ -89,7 +89,7 @@ class Progress:
     total: int = 0
     cached: int = 0
     # the command of the step started last, e.g. `RUN make`
-    step: str | None = None
+    command: str | None = None
 
 
 class _Steps:
@@ -99,14 +99,14 @@ class _Steps:
         self.totals: dict[object, int] = {}
         self.started: list[object] = []
         self.cached: set[object] = set()
-        self.step: str | None = None
+        self.command: str | None = None
 
     def start(self, stage: object, index: int, total: int, command: str) -> object:
         key = (stage, index)
         self.totals[stage] = max(self.totals.get(stage, 0), total, index)
         if key not in self.started:
             self.started.append(key)
-        self.step = command
+        self.command = command
         return key
 
     def progress(self) -> Progress:
@@ -114,7 +114,7 @@ class _Steps:
             current=len(self.started),
             total=sum(self.totals.values()),
             cached=len(self.cached),
-            step=self.step,
+            command=self.command,
         )
 
 

@@ -37,7 +37,7 @@ def _quantity(value: Any) -> str:
     return str(positive_quantity(value))
 
 
-Quantity = Annotated[str, BeforeValidator(_quantity)]
+QuantityText = Annotated[str, BeforeValidator(_quantity)]  # kept as written, e.g. `500m`
 CommaSeparated = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_separated)]
 _BUILDS = BuildConfig()  # the build settings' defaults are the builders' own
 # BuildConfig's field names whose setting is named otherwise
@@ -56,8 +56,8 @@ class Settings(BaseSettings):
     cluster_cidrs: CommaSeparated = ("10.244.0.0/16", "10.96.0.0/12")
     # defaults for a tenant whose spec.quota leaves a field unset
     default_max_concurrent_builds: int = Field(4, ge=1)
-    default_build_cpu: Quantity = "2"
-    default_build_memory: Quantity = "4Gi"
+    default_build_cpu: QuantityText = "2"
+    default_build_memory: QuantityText = "4Gi"
     # the admission webhook server: where it listens and the host the apiserver calls
     webhook_listen: str = "0.0.0.0"
     webhook_port: int = Field(9443, ge=1, le=65535)

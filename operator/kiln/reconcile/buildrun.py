@@ -72,7 +72,7 @@ def _repository(name: str, namespace: str, body: Object | None) -> Repository | 
 
 def _tenant(tenant: Tenant | None, namespace: str, settings: Settings) -> tuple[str, str, Quota] | Refused:
     """(name, registry server, quota) of the tenant owning `namespace`."""
-    refused = SucceededReason.INVALID_REPOSITORY
+    refused = SucceededReason.INVALID_TENANT
     if tenant is None:
         return Refused(refused, f"namespace {namespace!r} belongs to no Kiln Namespace")
     if tenant.spec is None:
@@ -95,7 +95,7 @@ def inputs_of(
     namespace = str(meta.get("namespace", ""))
     run = checked_spec(BuildRun, run_body)
     if isinstance(run, str):
-        return Refused(SucceededReason.INVALID_RULE, f"the BuildRun is invalid: {run}")
+        return Refused(SucceededReason.INVALID_BUILD_RUN, f"the BuildRun is invalid: {run}")
     rule = _rule(run.spec.build_rule, namespace, rule_body)
     if isinstance(rule, Refused):
         return rule

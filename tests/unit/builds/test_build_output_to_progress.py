@@ -27,12 +27,15 @@ def progress(log: str, strategy: Strategy) -> Progress:
 @pytest.mark.parametrize(
     ("log", "expected"),
     [
-        (BUILDKIT_CACHED, Progress(current=3, total=3, cached=2, step="RUN make")),
-        (BUILDKIT_COLD, Progress(current=2, total=2, cached=0, step="RUN make")),
+        (BUILDKIT_CACHED, Progress(current=3, total=3, cached=2, command="RUN make")),
+        (BUILDKIT_COLD, Progress(current=2, total=2, cached=0, command="RUN make")),
         # stages are numbered apart; the final stage's total is known once it starts
-        (BUILDKIT_MULTI_STAGE, Progress(current=4, total=5, cached=1, step="RUN go build -o /app ./cmd/app")),
-        (BUILDKIT_MULTI_PLATFORM, Progress(current=4, total=4, cached=1, step="RUN make")),
-        (BUILDKIT_PADDED, Progress(current=10, total=12, cached=0, step="RUN step 10")),
+        (
+            BUILDKIT_MULTI_STAGE,
+            Progress(current=4, total=5, cached=1, command="RUN go build -o /app ./cmd/app"),
+        ),
+        (BUILDKIT_MULTI_PLATFORM, Progress(current=4, total=4, cached=1, command="RUN make")),
+        (BUILDKIT_PADDED, Progress(current=10, total=12, cached=0, command="RUN step 10")),
         ("", Progress()),
     ],
     ids=["cached", "cold", "multi-stage", "multi-platform", "padded", "empty"],
@@ -44,10 +47,10 @@ def test_buildkit_progress(log: str, expected: Progress) -> None:
 @pytest.mark.parametrize(
     ("log", "expected"),
     [
-        (BUILDAH_CACHED, Progress(current=5, total=5, cached=2, step="ADD somefile somefile")),
-        (BUILDAH_MULTI_STAGE, Progress(current=5, total=6, cached=1, step="COPY --from=builder /out /")),
+        (BUILDAH_CACHED, Progress(current=5, total=5, cached=2, command="ADD somefile somefile")),
+        (BUILDAH_MULTI_STAGE, Progress(current=5, total=6, cached=1, command="COPY --from=builder /out /")),
         # --platform a,b: the Dockerfile runs once per platform
-        (BUILDAH_MULTI_PLATFORM, Progress(current=4, total=4, cached=0, step="RUN make")),
+        (BUILDAH_MULTI_PLATFORM, Progress(current=4, total=4, cached=0, command="RUN make")),
         ("", Progress()),
     ],
     ids=["cached", "multi-stage", "multi-platform", "empty"],
