@@ -7,6 +7,7 @@ raw. Secrets are never in a script: they are files, read at run time.
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -73,6 +74,8 @@ def credential_helper(username: str, token_file: str = GIT_TOKEN_FILE) -> str:
     """A git credential helper (shell form) answering `get` with the token read from `token_file`.
 
     The token is read when git asks, so it is in no argument, command or environment variable.
+    It answers whatever host git asks about: `clone_script` gives it to git for the repository's
+    own host only (`credential_scope`).
     """
     return (
         '!f() { test "$1" = get || return 0; user=; '
@@ -82,23 +85,62 @@ def credential_helper(username: str, token_file: str = GIT_TOKEN_FILE) -> str:
     )
 
 
+# `scheme://host[:port]` of a clone URL, after any user name; anything odd in it (a second `@`,
+# `=`, quotes, percent-encoding) and the URL gets no token rather than a helper scoped to a
+# misread host.
+_URL_HOST = re.compile(
+    r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?:[^@/?#]*@)?"
+    r"(?P<host>[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?|\[[0-9A-Fa-f:.]+\])(?P<port>:[0-9]{1,5})?(?:[/?#]|$)"
+)
+
+
+def credential_scope(url: str) -> str | None:
+    """`scheme://host[:port]` of `url` (lower case), the URL a credential helper is tied to with
+    git's `credential.<url>.helper`; None for a URL whose host cannot be read unambiguously.
+
+    git matches it against the URL it actually connects to, after any `url.<base>.insteadOf`
+    rewrite: a helper tied to the code host's URL answers nothing for a mirror's.
+    """
+    match = _URL_HOST.match(url)
+    if match is None:
+        return None
+    return f"{match['scheme']}://{match['host']}{match['port'] or ''}".lower()
+
+
 def clone_script(
     url: str, ref: str, commit: str, dest: str, helper: str | None, rewrites: Sequence[tuple[str, str]] = ()
 ) -> str:
-    """Check out exactly `commit` of `url` into `dest`, fetched by id or else through `ref`.
+    """Check out exactly `commit` of `url` into `dest`, and only if it is on `ref`.
 
-    Many servers (git daemon among them) refuse to send a commit by id that no ref advertises, so
-    the fallback fetches the ref's history and then looks for the commit in it. Fails with a
-    `kiln:` line naming the commit when it is gone (force-pushed away or deleted). `rewrites` are
-    git's `url.<replacement>.insteadOf <prefix>` (a mirror of the code host, say), in the clone's own
-    config.
+    The commit is never fetched by id: `ref` is fetched (its whole history, no files but the
+    commit's: `--filter=blob:none`, or in full from a server that refuses filters), and the commit
+    must be its head or in its history, else the script fails with a `kiln:` line. A commit of
+    another branch, or of a fork a code host serves by id, is not built under `ref`'s name; nor is
+    one force-pushed away or deleted since. Not shallow: the check needs the history between the
+    commit and the head.
+
+    `helper` (a git credential helper) is given to git for `url`'s own `scheme://host[:port]`
+    only. `rewrites` are git's `url.<replacement>.insteadOf <prefix>` (a mirror of the code host,
+    say), in the clone's own config; the token is not sent to a mirror on another host.
     """
-    git = 'git -c credential.helper= -c credential.helper="$helper"' if helper else "git"
+    scope = credential_scope(url) if helper else None
+    if scope is not None:
+        key = shlex.quote(f"credential.{scope}.helper")
+        git = f'git -c credential.helper= -c {key}="$helper"'
+    else:
+        git = "git -c credential.helper=" if helper else "git"
     return _lines(
         "set -eu",
         f"url={shlex.quote(url)} ref={shlex.quote(ref)} commit={shlex.quote(commit)} dest={shlex.quote(dest)}",
         f"helper={shlex.quote(helper or '')}",
         'fail() { echo "kiln: $*" >&2; exit 1; }',
+        ['echo "kiln: warning: cannot read the host of $url; not sending it the git token" >&2']
+        if helper and scope is None
+        else [],
+        # git's own error in a file, shown after ours: a transport child may write after git
+        # exits, so its output goes through a file rather than straight to the log
+        f'fetch() {{ {git} fetch -q --no-tags "$@" origin "+$ref:refs/kiln/source" 2>.git/kiln-fetch.err; }}',
+        'fetch_failed() { cat .git/kiln-fetch.err >&2; fail "cannot fetch $ref from $url"; }',
         'git -c init.defaultBranch=kiln init -q "$dest"',
         'cd "$dest"',
         *(
@@ -106,22 +148,32 @@ def clone_script(
             for prefix, replacement in rewrites
         ),
         'git remote add origin "$url"',
-        f'if {git} fetch -q --no-tags --depth=1 origin "$commit" 2>/dev/null; then :',
+        # the commits and trees of the ref's history, without file contents
+        "if fetch --filter=blob:none; then :",
         "else",
-        '  echo "kiln: $url does not serve commit $commit by id; fetching $ref" >&2',
-        # git's own error first, then ours: a transport child may write after git exits, so
-        # its output goes through a file rather than straight to the log
-        f'  if ! {git} fetch -q --no-tags origin "+$ref:refs/kiln/source" 2>.git/kiln-fetch.err; then',
-        "    cat .git/kiln-fetch.err >&2",
-        '    fail "cannot fetch $ref from $url"',
-        "  fi",
+        '  echo "kiln: blobless fetch of $ref from $url failed; fetching it in full" >&2',
+        "  fetch --no-filter || fetch_failed",
         "fi",
-        'git cat-file -e "$commit^{commit}" 2>/dev/null \\',
-        '  || fail "commit $commit is not in $ref of $url any more (force-pushed away or deleted)"',
-        'git -c advice.detachedHead=false checkout -q --detach "$commit"',
+        # local objects only (GIT_NO_LAZY_FETCH, git >= 2.44): a commit that is not in the
+        # fetched history is not on the ref, however the server would answer for it by id
+        'GIT_NO_LAZY_FETCH=1 git merge-base --is-ancestor "$commit" refs/kiln/source 2>/dev/null \\',
+        '  || fail "commit $commit is not on $ref of $url (not its head nor in its history)"',
+        # the checkout fetches the commit's files by id, which a server may refuse even though it
+        # filters (git daemon with uploadpack.allowFilter over protocol v0, without
+        # uploadpack.allowAnySHA1InWant): then everything, as a full clone would
+        f'checkout() {{ {git} -c advice.detachedHead=false checkout -q -f --detach "$commit" 2>.git/kiln-checkout.err; }}',
+        "if ! checkout; then",
+        '  echo "kiln: cannot check out $commit from the blobless fetch; fetching $ref in full" >&2',
+        "  fetch --refetch --no-filter || fetch_failed",
+        '  checkout || { cat .git/kiln-checkout.err >&2; fail "cannot check out $commit"; }',
+        "fi",
         "head=$(git rev-parse HEAD)",
         '[ "$head" = "$commit" ] || fail "checked out $head instead of $commit"',
-        'echo "kiln: checked out $commit of $ref"',
+        'tip=$(git rev-parse "refs/kiln/source^{commit}")',
+        'if [ "$tip" = "$commit" ]; then where="its head"',
+        'else where="in its history, $(git rev-list --count "$commit..$tip") behind its head $tip"',
+        "fi",
+        'echo "kiln: checked out $commit of $ref ($where)"',
     )
 
 
