@@ -29,7 +29,7 @@ build() {
   if [ ${#missing[@]} -eq 0 ]; then log "control plane binaries cached in $KUBE_BIN"; return 0; fi
   # deb-src stanza mirroring the deb one, for `apt-get source` (unless the kubernetes source is
   # already known to apt, whichever file provides it)
-  if ! apt-cache showsrc kubernetes 2>/dev/null | grep -q '^Package: kubernetes'; then
+  if ! apt-cache showsrc kubernetes 2>/dev/null | grep '^Package: kubernetes' >/dev/null; then
     [ "$(id -u)" = 0 ] || die "needs root to add a deb-src source"
     if [ -f /etc/apt/sources.list.d/debian.sources ]; then
       sed 's/^Types: deb$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources >/etc/apt/sources.list.d/kiln-debian-src.sources
@@ -37,11 +37,11 @@ build() {
       sed -n 's/^deb /deb-src /p' /etc/apt/sources.list >/etc/apt/sources.list.d/kiln-debian-src.list
     fi
     DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    apt-cache showsrc kubernetes 2>/dev/null | grep -q '^Package: kubernetes' \
+    apt-cache showsrc kubernetes 2>/dev/null | grep '^Package: kubernetes' >/dev/null \
       || die "apt knows no source package 'kubernetes' even with deb-src added"
   fi
   # the pinned version, or (after a security update replaced it) the archive's
-  if ! apt-cache showsrc kubernetes | grep -qx "Version: $KUBE_DEB_VERSION"; then
+  if ! apt-cache showsrc kubernetes | grep -x "Version: $KUBE_DEB_VERSION" >/dev/null; then
     local available
     available=$(apt-cache showsrc kubernetes | sed -n 's/^Version: //p' | sort -V | tail -1)
     log "kubernetes source $KUBE_DEB_VERSION is no longer in the archive; building $available"

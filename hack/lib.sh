@@ -101,7 +101,7 @@ need_port() {
 # node_ip_up: the node's bridge carries the node IP, so a server can bind it (hack/node.sh start
 # adds it, stop removes the bridge; a socket bound to it survives that and serves again once the
 # address is back, so a running server need not restart with the node)
-node_ip_up() { ip -o -4 addr show dev "$BRIDGE" 2>/dev/null | grep -q " $NODE_IP/"; }
+node_ip_up() { ip -o -4 addr show dev "$BRIDGE" 2>/dev/null | grep " $NODE_IP/" >/dev/null; }
 
 apt_install() {
   local missing=() p

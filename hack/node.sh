@@ -86,7 +86,7 @@ images() {
 
 certs() {
   cd "$PKI"
-  if [ ! -f kubelet-server.crt ] || ! openssl x509 -in kubelet-server.crt -noout -text | grep -q "IP Address:$NODE_IP,"; then
+  if [ ! -f kubelet-server.crt ] || ! openssl x509 -in kubelet-server.crt -noout -text | grep "IP Address:$NODE_IP," >/dev/null; then
     printf '%s\n' "subjectAltName=IP:$NODE_IP,IP:127.0.0.1,DNS:localhost,DNS:$NODE_NAME" "extendedKeyUsage=serverAuth" \
       "keyUsage=digitalSignature,keyEncipherment" >kubelet-server.ext
     openssl req -newkey rsa:2048 -nodes -keyout kubelet-server.key -out kubelet-server.csr -subj "/CN=$NODE_NAME" 2>/dev/null
@@ -192,7 +192,7 @@ EOF
 # import_image ARCHIVE REF: into containerd (for pods) and the local registry (for pulls over HTTP)
 import_image() {
   local archive=$1 ref=$2 repo=${2#localhost/}
-  ctr images ls -q | grep -qx "$ref" || ctr images import "$archive" >/dev/null
+  ctr images ls -q | grep -x "$ref" >/dev/null || ctr images import "$archive" >/dev/null
   if ! curl -sf -o /dev/null -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
        "http://$REGISTRY/v2/${repo%:*}/manifests/${repo##*:}"; then
     skopeo copy -q --dest-tls-verify=false "oci-archive:$archive" "docker://$REGISTRY/$repo" >&2
@@ -214,7 +214,7 @@ start() {
   # the bridge first: the registry binds the node IP for pods
   # (the CNI bridge plugin adopts an existing bridge that already carries its gateway address)
   ip link show "$BRIDGE" >/dev/null 2>&1 || ip link add "$BRIDGE" type bridge
-  ip addr show dev "$BRIDGE" | grep -q " $NODE_IP/" || ip addr add "$NODE_IP/${POD_CIDR#*/}" dev "$BRIDGE"
+  ip addr show dev "$BRIDGE" | grep " $NODE_IP/" >/dev/null || ip addr add "$NODE_IP/${POD_CIDR#*/}" dev "$BRIDGE"
   ip link set "$BRIDGE" up
   "$HACK/registry.sh" start
   mkdir -p "$NODE" "$IMAGES"
@@ -316,7 +316,7 @@ stop_node() {
   if [ -f "$RUN/sysctl.saved" ]; then sysctl -q -p "$RUN/sysctl.saved" >/dev/null && rm -f "$RUN/sysctl.saved"; fi
   if [ -f "$RUN/iptables.saved" ]; then iptables_undo && rm -f "$RUN/iptables.saved"; fi
   # the node object would otherwise stay NotReady in the apiserver until the next start
-  if [ -f "$KUBECONFIG_PATH" ] && "$HACK/control-plane.sh" status | grep -q 'kube-apiserver running'; then
+  if [ -f "$KUBECONFIG_PATH" ] && "$HACK/control-plane.sh" status | grep 'kube-apiserver running' >/dev/null; then
     kctl delete node "$NODE_NAME" --ignore-not-found --wait=false >/dev/null 2>&1 || true
   fi
 }

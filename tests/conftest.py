@@ -84,7 +84,10 @@ def cluster() -> Iterator[Cluster]:
     kubectl = str(Path(_hack("control-plane.sh", "bin")) / "kubectl")
     images = _hack("node.sh", "images-list").splitlines()
     if given:
-        yield Cluster(Path(given), kubectl, *images)
+        c = Cluster(Path(given), kubectl, *images)
+        # as below: a given cluster may also hold a webhook left by a killed earlier session
+        c.kubectl("delete", "validatingwebhookconfiguration", ADMISSION_WEBHOOK, "--ignore-not-found")
+        yield c
         return
     started = {
         "control-plane.sh": not _is_running("control-plane.sh", "kube-apiserver"),

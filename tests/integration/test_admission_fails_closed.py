@@ -3,19 +3,25 @@
 The webhook configuration belongs to the install and stays registered when the operator stops
 (failurePolicy Fail, a 5 s timeout); the API server then refuses writes of Kiln objects naming the
 webhook it could not call, the receiver answers 503 so the code host redelivers, and once the
-operator is back the same writes get the field's message, and the redelivered push builds.
+operator is back the same writes get the field's message, and the redelivered push builds. While it
+runs, the operator puts back what a replace, a patch or a delete of the configuration took from it.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from kubernetes import client
 
+from kiln.api.admission import webhook_configuration
 from kiln.api.constants import BUILD_RUN, GROUP, VERSION
 from kiln.platform.kube import load_api_client
 from kiln.receiver.app import ServerThread, create_app
@@ -116,14 +122,8 @@ def test_writes_while_the_operator_is_down_are_refused_and_the_push_waits(
 
 def test_the_install_owns_the_configuration(operator: OperatorProcess, tmp_path: Path) -> None:
     """`kiln admission config` prints what the operator keeps current; the operator changes only the
-    address and CA bundle of an installed configuration."""
-    import subprocess
-
-    printed = subprocess.run(
-        [str(REPO / ".venv" / "bin" / "kiln"), "admission", "config", "--url", "https://127.0.0.1:1"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    config = yaml.safe_load(printed)
+    address and CA bundle of an installed configuration (and keeps it failing closed)."""
+    config = printed_config("--url", "https://127.0.0.1:1")
     api = client.AdmissionregistrationV1Api(operator.cluster.api_client)
     live = api.read_validating_webhook_configuration(ADMISSION_WEBHOOK)
     assert [w["name"] for w in config["webhooks"]] == [w.name for w in live.webhooks]
@@ -136,3 +136,144 @@ def test_the_install_owns_the_configuration(operator: OperatorProcess, tmp_path:
             live_hook.failure_policy,
             live_hook.timeout_seconds,
         )
+
+
+# kept current while the operator runs
+
+
+def printed_config(*where: str) -> dict[str, Any]:
+    """`kiln admission config` as an install applies it: no CA bundle."""
+    printed = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "kiln"), "admission", "config", *where],
+        capture_output=True, text=True, check=True,
+        env={**os.environ, "KILN_OPERATOR_NAMESPACE": "kiln-system"},
+    ).stdout  # fmt: skip
+    config: dict[str, Any] = yaml.safe_load(printed)
+    return config
+
+
+KILN_WEBHOOKS = [w["name"] for w in webhook_configuration(url="https://127.0.0.1:1")["webhooks"]]
+
+
+def live_webhooks(operator: OperatorProcess) -> dict[str, Any]:
+    """The live configuration's webhooks by name, as the API server returns them (camelCase JSON)."""
+    proc = operator.cluster.kubectl(
+        "get", "validatingwebhookconfiguration", ADMISSION_WEBHOOK, "-o", "json", check=False
+    )
+    if proc.returncode != 0:
+        return {}
+    return {w["name"]: w for w in json.loads(proc.stdout).get("webhooks") or ()}
+
+
+def in_shape(operator: OperatorProcess, ca_bundle: str) -> bool:
+    """Every Kiln webhook there, failing closed within 5 s, calling this operator with its CA."""
+    hooks = live_webhooks(operator)
+    return sorted(hooks) == sorted(KILN_WEBHOOKS) and all(
+        (w.get("failurePolicy"), w.get("timeoutSeconds")) == ("Fail", 5)
+        and w["clientConfig"].get("caBundle") == ca_bundle
+        and f"127.0.0.1:{operator.WEBHOOK_PORT}/" in w["clientConfig"].get("url", "")
+        for w in hooks.values()
+    )
+
+
+def admission_answers(operator: OperatorProcess) -> bool:
+    """The API server reaches the webhook and trusts it: a BuildRule outside any tenant is refused
+    with admission's own message (a server-side dry run writes nothing)."""
+    rule = yaml.safe_load((REPO / "docs" / "examples" / "buildrule-main.yaml").read_text())
+    rule["metadata"] = {"name": f"probe-{uuid.uuid4().hex[:6]}", "namespace": "default"}
+    proc = operator.cluster.kubectl(
+        "create", "--dry-run=server", "-f", "-", input=yaml.safe_dump(rule), check=False
+    )
+    return proc.returncode != 0 and "belongs to no Kiln Namespace" in proc.stderr
+
+
+@pytest.fixture
+def ca_bundle(operator: OperatorProcess) -> Iterator[str]:
+    """The operator's CA bundle; afterwards the configuration is back in shape (if a test left it
+    otherwise: deleted and the operator restarted, which creates it, so later tests do not depend on
+    what this one found broken)."""
+    operator.ensure_running()
+    hooks = live_webhooks(operator)
+    bundle: str = next(iter(hooks.values()))["clientConfig"]["caBundle"]
+    yield bundle
+    if not in_shape(operator, bundle):
+        operator.cluster.kubectl("delete", "validatingwebhookconfiguration", ADMISSION_WEBHOOK, check=False)
+        operator.stop()
+        operator.start()
+
+
+def replace(operator: OperatorProcess, config: dict[str, Any]) -> None:
+    operator.cluster.kubectl("replace", "-f", "-", input=yaml.safe_dump(config))
+
+
+def test_a_replaced_configuration_is_brought_back_within_seconds(
+    operator: OperatorProcess, ca_bundle: str
+) -> None:
+    """`kubectl replace` of the printed configuration, as an older kopf-managed one was: no CA bundle,
+    a webhook missing, one with Ignore and 30 s; the install's label stays."""
+    config = printed_config("--url", f"https://127.0.0.1:{operator.WEBHOOK_PORT}")
+    config["metadata"]["labels"]["app.kubernetes.io/instance"] = "kiln-test"
+    config["webhooks"][0].update(failurePolicy="Ignore", timeoutSeconds=30)
+    del config["webhooks"][-1]
+    replace(operator, config)
+    eventually(lambda: in_shape(operator, ca_bundle), timeout=10, what="the CA bundle, Fail and 5 s back")
+    labels = (
+        client.AdmissionregistrationV1Api(operator.cluster.api_client)
+        .read_validating_webhook_configuration(ADMISSION_WEBHOOK)
+        .metadata.labels
+    )
+    assert labels["app.kubernetes.io/instance"] == "kiln-test"
+    assert eventually(lambda: admission_answers(operator), timeout=10, what="admission answering")
+
+
+def test_a_stripped_ca_bundle_is_put_back_within_seconds(operator: OperatorProcess, ca_bundle: str) -> None:
+    """As a chart that templates an empty caBundle would leave it."""
+    patch = [
+        {"op": "remove", "path": f"/webhooks/{i}/clientConfig/caBundle"} for i in range(len(KILN_WEBHOOKS))
+    ]
+    operator.cluster.kubectl(
+        "patch", "validatingwebhookconfiguration", ADMISSION_WEBHOOK, "--type=json", "-p", json.dumps(patch)
+    )
+    eventually(lambda: in_shape(operator, ca_bundle), timeout=10, what="the CA bundle back")
+    assert eventually(lambda: admission_answers(operator), timeout=10, what="admission answering")
+
+
+def test_a_deleted_configuration_is_created_again_within_seconds(
+    operator: OperatorProcess, ca_bundle: str
+) -> None:
+    operator.cluster.kubectl("delete", "validatingwebhookconfiguration", ADMISSION_WEBHOOK)
+    eventually(lambda: in_shape(operator, ca_bundle), timeout=10, what="the configuration created again")
+    assert eventually(lambda: admission_answers(operator), timeout=10, what="admission answering")
+
+
+def test_an_installed_service_address_is_kept_by_an_operator_with_a_url(
+    operator: OperatorProcess, ca_bundle: str
+) -> None:
+    """An in-cluster install (`--service kiln-operator`) and an operator started without
+    KILN_WEBHOOK_SERVICE: the Service stays (the API server could not call 127.0.0.1), the CA bundle
+    is set, and the operator's log names both addresses."""
+    replace(operator, printed_config("--service", "kiln-operator"))
+
+    def service_with_ca() -> bool:
+        hooks = live_webhooks(operator)
+        return sorted(hooks) == sorted(KILN_WEBHOOKS) and all(
+            w["clientConfig"].get("caBundle") == ca_bundle
+            and "url" not in w["clientConfig"]
+            and (w["clientConfig"]["service"]["namespace"], w["clientConfig"]["service"]["name"])
+            == ("kiln-system", "kiln-operator")
+            for w in hooks.values()
+        )
+
+    eventually(service_with_ca, timeout=10, what="the CA bundle set beside the installed Service")
+    warned = eventually(
+        lambda: [
+            line
+            for line in operator.log_path.read_text(errors="replace").splitlines()
+            if "kept the installed address" in line
+            and "service kiln-system/kiln-operator:443" in line
+            and f"url https://127.0.0.1:{operator.WEBHOOK_PORT}/validate-" in line
+        ],
+        timeout=10,
+        what="a warning naming both addresses",
+    )
+    assert all(json.loads(line)["severity"] == "warn" for line in warned), warned

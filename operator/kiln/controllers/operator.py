@@ -44,14 +44,17 @@ def _serve_admission(
         cafile=str(tls_dir / "ca.crt"),
     )
     # not kopf's managed configuration (it removes the webhooks when the operator stops): the
-    # install's, failing closed; the operator keeps its CA bundle and address current
+    # install's, failing closed; the operator keeps its CA bundle and address current, here and on
+    # every change of it (kiln.controllers.admission_config)
     ca_bundle = base64.b64encode(tls["ca.crt"]).decode()
     address: dict[str, Any] = (
         {"service": (s.operator_namespace, s.webhook_service, 443)}
         if s.webhook_service
         else {"url": f"https://{host}:{s.webhook_port}"}
     )
-    ensure_webhook_configuration(runtime.kube, webhook_configuration(ca_bundle, **address))
+    runtime.webhook_configuration = webhook_configuration(ca_bundle, **address)
+    for note in ensure_webhook_configuration(runtime.kube, runtime.webhook_configuration):
+        logger.warning(note)
     logger.info(
         f"admission webhook on {s.webhook_listen}:{s.webhook_port}, called as https://{host}:{s.webhook_port}"
     )
@@ -102,6 +105,11 @@ def run(
     from kiln.controllers import buildrule, buildrun, namespace
 
     _ = (admission_handlers, buildrule, buildrun, namespace)
+    if admission:
+        # watches the webhook configuration to keep it current (needs list and watch on it)
+        from kiln.controllers import admission_config
+
+        _ = admission_config
     settings = Settings.from_env()
     runtime = make_runtime(settings, Kube(load_api_client(kubeconfig)))
     with tempfile.TemporaryDirectory(prefix="kiln-tls-") as tls_dir, contextlib.ExitStack() as hosted:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import kopf
 
 from kiln.platform.kube import Kube
@@ -13,10 +15,14 @@ class Runtime(kopf.Memo):
 
     settings: Settings
     kube: Kube
+    # the admission webhook configuration this process keeps current (its CA bundle and address),
+    # set at startup when it serves admission; None when it does not
+    webhook_configuration: dict[str, Any] | None
 
 
 def make_runtime(settings: Settings, kube: Kube) -> Runtime:
     runtime = Runtime()
     runtime.settings = settings
     runtime.kube = kube
+    runtime.webhook_configuration = None
     return runtime

@@ -80,6 +80,25 @@ class Kube:
         )
         return dict(result.to_dict())
 
+    def merge_patch_at(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str | None,
+        resource_version: str,
+        patch: dict[str, Any],
+    ) -> dict[str, Any] | None:
+        """JSON merge patch of the object only if it is still at `resource_version` (as read); None if
+        it changed or went away meanwhile (409, 404): read it again and decide anew."""
+        body = {**patch, "metadata": {**patch.get("metadata", {}), "resourceVersion": resource_version}}
+        try:
+            return self.merge_patch(api_version, kind, name, namespace, body)
+        except ApiException as error:
+            if error.status in (404, 409):
+                return None
+            raise
+
     def patch_status(
         self, api_version: str, kind: str, name: str, namespace: str | None, status: dict[str, Any]
     ) -> None:

@@ -1,76 +1,107 @@
 """The admission webhook's CA and serving certificate, kept in a Secret so restarts keep the same CA,
-and the webhook configuration's CA bundle and address, kept current (the configuration itself stays
-registered when the operator stops: `kiln.api.admission`)."""
+and the webhook configuration kept current: its CA bundle and address, and failing closed (the
+configuration itself stays registered when the operator stops: `kiln.api.admission`).
+
+Both are written only as read: a create that finds the object made meanwhile, or a patch that finds
+it changed (409), reads it again and decides anew, so two replicas starting together end with one
+CA and neither undoes the other's or the install's change unseen."""
 
 from __future__ import annotations
 
 import base64
 from typing import Any
 
+from kiln.api.admission import kept_current
 from kiln.platform import certs
 from kiln.platform.kube import Kube
 
 WEBHOOK_TLS_SECRET = "kiln-webhook-tls"
 _KEYS = {"ca.crt", "ca.key", "tls.crt", "tls.key"}
+# reads and writes before giving up on an object that keeps changing under the operator
+_ATTEMPTS = 5
 
 
-def _stored(kube: Kube, namespace: str) -> dict[str, bytes]:
-    secret = kube.get("v1", "Secret", WEBHOOK_TLS_SECRET, namespace)
+def _decoded(secret: dict[str, Any] | None) -> dict[str, bytes]:
     return {k: base64.b64decode(v) for k, v in ((secret or {}).get("data") or {}).items()}
 
 
-def ensure_webhook_tls(kube: Kube, namespace: str, hosts: list[str]) -> dict[str, bytes]:
-    """The CA and a server certificate for `hosts`, from the Secret when still good, else renewed
-    (the CA itself only when it is missing or expiring, so the apiserver's trust survives)."""
-    kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
-    data = _stored(kube, namespace)
-    if set(data) >= _KEYS and not certs.needs_renewal(data["tls.crt"], hosts):
-        return data
+def _renewed(data: dict[str, bytes], hosts: list[str]) -> dict[str, bytes]:
+    """A server certificate for `hosts` from the stored CA (a new CA only when it is missing or
+    expiring, so the apiserver's trust survives)."""
     ca = (
         certs.KeyPair(data["ca.crt"], data["ca.key"])
         if {"ca.crt", "ca.key"} <= set(data) and not certs.needs_renewal(data["ca.crt"], [])
         else certs.make_ca()
     )
     server = certs.make_server_cert(ca, hosts)
-    data = {
+    return {
         "ca.crt": ca.cert_pem,
         "ca.key": ca.key_pem,
         "tls.crt": server.cert_pem,
         "tls.key": server.key_pem,
     }
-    kube.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {
-                "name": WEBHOOK_TLS_SECRET,
-                "namespace": namespace,
-                "labels": {"app.kubernetes.io/managed-by": "kiln"},
-            },
-            "type": "Opaque",
-            "data": {k: base64.b64encode(v).decode() for k, v in data.items()},
-        }
-    )
-    return data
 
 
-def ensure_webhook_configuration(kube: Kube, desired: dict[str, Any]) -> None:
-    """Create the configuration when the install did not, else bring each webhook's clientConfig (the
-    CA bundle and where the operator listens) in line; failure policy, rules and timeout stay the
-    install's."""
-    meta = desired["metadata"]
-    existing = kube.get(desired["apiVersion"], desired["kind"], meta["name"])
-    if existing is None:
-        if kube.create(desired) is not None:
-            return
-        existing = kube.get(desired["apiVersion"], desired["kind"], meta["name"])
+def ensure_webhook_tls(kube: Kube, namespace: str, hosts: list[str]) -> dict[str, bytes]:
+    """The CA and a server certificate for `hosts`, from the Secret when still good, else renewed.
+
+    Created only if absent and patched only at the version read: the replica that loses a race to
+    write it takes the winner's (and so its CA)."""
+    kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+    for _ in range(_ATTEMPTS):
+        secret = kube.get("v1", "Secret", WEBHOOK_TLS_SECRET, namespace)
+        data = _decoded(secret)
+        if set(data) >= _KEYS and not certs.needs_renewal(data["tls.crt"], hosts):
+            return data
+        data = _renewed(data, hosts)
+        encoded = {k: base64.b64encode(v).decode() for k, v in data.items()}
+        if secret is None:
+            written = kube.create(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Secret",
+                    "metadata": {
+                        "name": WEBHOOK_TLS_SECRET,
+                        "namespace": namespace,
+                        "labels": {"app.kubernetes.io/managed-by": "kiln"},
+                    },
+                    "type": "Opaque",
+                    "data": encoded,
+                }
+            )
+        else:
+            written = kube.merge_patch_at(
+                "v1",
+                "Secret",
+                WEBHOOK_TLS_SECRET,
+                namespace,
+                secret["metadata"]["resourceVersion"],
+                {"data": encoded},
+            )
+        if written is not None:
+            return data
+    raise RuntimeError(f"Secret {namespace}/{WEBHOOK_TLS_SECRET} kept changing while being written")
+
+
+def ensure_webhook_configuration(kube: Kube, desired: dict[str, Any]) -> list[str]:
+    """Create the configuration when there is none (the install did not, or it was deleted), else keep
+    Kiln's webhooks in it current (`kiln.api.admission.kept_current`: CA bundle, address, Fail and
+    the timeout; missing ones added, the install's other fields and webhooks kept). Writes only when
+    something differs, so the operator's own write, seen again by its watch, changes nothing.
+
+    Returns what an operator should hear of: what was changed, and an installed address of the
+    other kind that was kept."""
+    api_version, kind, name = desired["apiVersion"], desired["kind"], desired["metadata"]["name"]
+    for _ in range(_ATTEMPTS):
+        existing = kube.get(api_version, kind, name)
         if existing is None:
-            raise RuntimeError(f"{desired['kind']} {meta['name']} vanished while being created")
-    ours = {w["name"]: w for w in desired["webhooks"]}
-    present = {w["name"] for w in existing.get("webhooks") or ()}
-    webhooks = [
-        {**w, "clientConfig": ours[w["name"]]["clientConfig"]} if w["name"] in ours else w
-        for w in existing.get("webhooks") or ()
-    ] + [w for name, w in ours.items() if name not in present]
-    if webhooks != existing.get("webhooks"):
-        kube.merge_patch(desired["apiVersion"], desired["kind"], meta["name"], None, {"webhooks": webhooks})
+            if kube.create(desired) is not None:
+                return [f"{kind} {name} was missing: created it"]
+            continue  # created meanwhile: keep that one current
+        webhooks, notes = kept_current(existing.get("webhooks"), desired)
+        if webhooks == existing.get("webhooks"):
+            return notes
+        version = existing["metadata"]["resourceVersion"]
+        if kube.merge_patch_at(api_version, kind, name, None, version, {"webhooks": webhooks}) is not None:
+            return notes
+    raise RuntimeError(f"{kind} {name} kept changing while being brought in line")
