@@ -64,7 +64,7 @@ def _load_manifest(path: str, kind: str) -> dict[str, Any]:
     """Read one manifest of `kind` from a YAML file (or `-` for stdin), validated by the API rules."""
     import yaml
 
-    from kiln.api.validation import format_problems, validate
+    from kiln.api.validation import format_problems, user_written, validate
 
     try:
         text = sys.stdin.read() if path == "-" else Path(path).read_text()
@@ -77,7 +77,7 @@ def _load_manifest(path: str, kind: str) -> dict[str, Any]:
     if len(matching) != 1:
         raise CliError(f"{path}: expected exactly one {kind} manifest, found {len(matching)}")
     manifest = matching[0]
-    problems = validate(kind, {k: v for k, v in manifest.items() if k != "status"})
+    problems = validate(kind, user_written(manifest))
     if problems:
         raise CliError(f"{path}: invalid {kind}: {format_problems(problems)}")
     return manifest
@@ -225,9 +225,13 @@ def _webhook_serve(args: argparse.Namespace) -> int:
 def _webhook_headers(path: str) -> dict[str, str]:
     """Request headers from a JSON object, or from `Name: value` lines as code hosts display them."""
     try:
-        text = Path(path).read_text()
+        raw = Path(path).read_bytes()
     except OSError as error:
         raise CliError(f"{path}: {error.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise CliError(f"{path}: not UTF-8 text (byte {error.start} is {raw[error.start]:#04x})") from None
     try:
         document = json.loads(text)
     except ValueError:
@@ -257,16 +261,38 @@ def _webhook_rules(path: str) -> list[dict[str, Any]]:
     return manifests
 
 
+def _webhook_clock(text: str | None) -> datetime:
+    """`--at`: the time the delivery is inspected at (default now)."""
+    from kiln.webhooks.payloads import on_the_calendar
+
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise CliError(f"--at: {text!r} is not an ISO 8601 time such as 2020-10-15T08:25:00Z") from None
+    if value.tzinfo is None:
+        raise CliError(f"--at: {text!r} has no time zone; add Z or an offset such as +08:00")
+    if not on_the_calendar(value):
+        raise CliError(f"--at: {text!r} is too close to the ends of the calendar (years 1 and 9999)")
+    return value
+
+
 def _webhook_inspect(args: argparse.Namespace) -> int:
     from kiln.webhooks import WebhookError, WebhookSecret, inspect_result, planned_builds
     from kiln.webhooks.decisions import webhook_secret
+    from kiln.webhooks.events import printable
 
     headers = _webhook_headers(args.headers)
     try:
         body = Path(args.body).read_bytes()  # signatures are over the exact bytes
     except OSError as error:
         raise CliError(f"{args.body}: {error.strerror}") from None
-    rules = _webhook_rules(args.rules) if args.rules else []
+    try:
+        rules = _webhook_rules(args.rules) if args.rules else []
+    except UnicodeDecodeError as error:
+        raise CliError(f"{args.rules}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    now = _webhook_clock(args.at)
     secret: WebhookSecret | None = None
     if args.secret is not None:
         try:
@@ -275,30 +301,37 @@ def _webhook_inspect(args: argparse.Namespace) -> int:
             secret = None  # an unknown provider: the inspection reports it
         except ValueError as error:
             raise CliError(f"--secret: {error}") from None
-    inspection = inspect_result(args.provider, headers, body, secret, datetime.now(UTC))
+    inspection = inspect_result(args.provider, headers, body, secret, now)
     report: dict[str, Any] = {**inspection.to_dict(), **planned_builds(rules, inspection.events)}
     if args.output == "json":
         print(json.dumps(report, indent=2))
     else:
+        # Everything shown comes from the delivery: escape what a terminal would not show as itself.
+        def show(label: str, text: object) -> None:
+            print(f"{label + ':':<10} {printable(str(text))}")
+
         verified = {True: "yes", False: "NO", None: "not checked (no --secret)"}[inspection.verified]
-        print(f"provider:  {args.provider}")
-        print(f"verified:  {verified}")
+        show("provider", args.provider)
+        show("verified", verified)
         for event in inspection.events:
-            print(f"event:     push {event.ref} {event.commit[:12]} ({event.repository}) by {event.sender}")
+            show("event", f"push {event.ref} {event.commit[:12]} ({event.repository}) by {event.sender}")
         if inspection.ping is not None:
-            print("event:     ping")
+            show("event", "ping")
         if report["ignored"]:
-            print(f"ignored:   {report['ignored']}")
+            show("ignored", report["ignored"])
+        cut = inspection.cut_note()
+        if cut:
+            show("cut", cut)
         if report["error"]:
-            print(f"error:     {report['error']} (HTTP {report['status']})")
+            show("error", f"{report['error']} (HTTP {report['status']})")
         for build in report["builds"]:
-            print(f"build:     {build['rule']} ({build['ref']}) -> {', '.join(build['tags'])}")
+            show("build", f"{build['rule']} ({build['ref']}) -> {', '.join(build['tags'])}")
         for item in report["skipped"]:
-            print(f"skipped:   {item['rule']}: {item['reason']}")
+            show("skipped", f"{item['rule']}: {item['reason']}")
         for item in report["failures"]:
-            print(f"failure:   {item['error']}")
+            show("failure", item["error"])
         if rules and inspection.events and not report["builds"]:
-            print("builds:    no rule matched")
+            show("builds", "no rule matched" if not report["failures"] else "none (see failure)")
     return 1 if inspection.error is not None else 0
 
 
@@ -394,6 +427,13 @@ def _add_webhook(sub: Any) -> None:
         help="how the Gitee secret is sent (default: %(default)s)",
     )
     inspect.add_argument("--rules", help="BuildRule manifest, or a directory of them (*.yaml, *.yml)")
+    inspect.add_argument(
+        "--at",
+        metavar="TIME",
+        help="inspect as if the delivery arrived at TIME, ISO 8601 with zone: the clock of the "
+        "signatures' replay windows (GitLab signing tokens, Gitee signatures) and the push time "
+        "when the payload gives none (default: now)",
+    )
     inspect.add_argument("-o", "--output", choices=["text", "json"], default="text")
     inspect.set_defaults(handler=_webhook_inspect)
 

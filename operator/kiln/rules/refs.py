@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from kiln.rules.types import RefType
 
@@ -15,6 +16,9 @@ _NOT_TAG_CHAR = re.compile(r"[^A-Za-z0-9_.-]")
 
 # What `git check-ref-format` refuses anywhere in a ref name (besides control characters).
 _GIT_FORBIDDEN = frozenset(" ~^:?*[\\")
+# Unicode's bidirectional controls (Bidi_Control): git allows them, but they make a name display in
+# another order than it has (in logs, terminals, the code host's own pages), so Kiln refuses them.
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 def split_ref(ref: str) -> tuple[RefType, str] | None:
@@ -61,13 +65,34 @@ def image_tag_problem(tag: str) -> str | None:
     return None
 
 
+def _unusable_char(char: str) -> str | None:
+    """Why a character cannot be in a ref name Kiln builds, or None.
+
+    Git's own rule: no ASCII control character. Kiln adds every other control character (C1, the
+    surrogates a decoding error leaves), the bidirectional controls and whitespace of any kind: a
+    BuildRun's ref holds no whitespace, and these would flow into tags, logs and terminals.
+    """
+    if char in _BIDI_CONTROLS:
+        return f"the bidirectional control character {char!r}, which makes a name display in another order"
+    category = unicodedata.category(char)
+    if category in ("Cc", "Cs"):
+        return f"the control character {char!r}, which git does not allow in ref names"
+    if char.isspace() and char != " ":  # a plain space is git's own rule, below
+        return f"the whitespace {char!r}; a ref Kiln builds holds no whitespace"
+    return None
+
+
 def ref_name_problem(name: str) -> str | None:
-    """Why `name` is not a valid short branch/tag name (git check-ref-format rules), or None."""
+    """Why `name` is not a valid short branch/tag name (git check-ref-format rules, plus control,
+    bidirectional and whitespace characters of any script), or None."""
     if not name:
         return "it is empty"
     if name.startswith("refs/"):
         return f"give the short name (such as 'main'), not the full ref {name!r}"
-    bad = next((c for c in name if c in _GIT_FORBIDDEN or ord(c) < 0x20 or c == "\x7f"), None)
+    unusable = next((reason for reason in map(_unusable_char, name) if reason is not None), None)
+    if unusable is not None:
+        return f"it contains {unusable}"
+    bad = next((c for c in name if c in _GIT_FORBIDDEN), None)
     if bad is not None:
         hint = "; to select refs by a regular expression use spec.source.pattern" if bad in "?*[^" else ""
         return f"it contains {bad!r}, which git does not allow in ref names{hint}"

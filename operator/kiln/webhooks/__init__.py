@@ -24,7 +24,15 @@ from kiln.webhooks.errors import (
     UnsupportedMediaType,
     WebhookError,
 )
-from kiln.webhooks.events import Author, Ignored, ParsedDelivery, Ping, PushEvent, RefOutcome
+from kiln.webhooks.events import (
+    DEFAULT_MAX_REFS,
+    Author,
+    Ignored,
+    ParsedDelivery,
+    Ping,
+    PushEvent,
+    RefOutcome,
+)
 from kiln.webhooks.inspect import Inspection, inspect_delivery, inspect_result, planned_builds
 from kiln.webhooks.signing import sign
 
@@ -35,6 +43,7 @@ parse_bitbucket = bitbucket.parse
 parse_bitbucket_server = bitbucket_server.parse
 
 __all__ = [
+    "DEFAULT_MAX_REFS",
     "MAX_BODY_BYTES",
     "PROVIDERS",
     "Author",

@@ -19,7 +19,7 @@ from kiln.webhooks.normalize import (
     ref_update_outcome,
     unhandled_event,
 )
-from kiln.webhooks.payloads import Model, Sha, load
+from kiln.webhooks.payloads import List, Model, PushTime, Sha, load
 from kiln.webhooks.provider import ProviderSpec, json_body
 from kiln.webhooks.verify import verify_hex_signature
 
@@ -57,9 +57,12 @@ class CommitAuthor(Model):
 
 
 class Target(Model):
+    """The commit a ref names: for a tag, annotated or not, Bitbucket gives the commit here (and the
+    annotation's message, tagger and date beside it, on the ref)."""
+
     hash: Sha
     message: str | None = None
-    date: datetime | None = None
+    date: PushTime = None
     author: CommitAuthor | None = None
 
 
@@ -77,7 +80,7 @@ class Change(Model):
 
 
 class Push(Model):
-    changes: list[Change]
+    changes: List[Change]
 
 
 class RepositoryLinks(Model):

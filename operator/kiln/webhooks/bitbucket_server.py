@@ -14,9 +14,9 @@ from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from kiln.api.constants import Provider
-from kiln.rules.refs import full_ref, ref_type_named
+from kiln.rules.refs import REF_PREFIXES, full_ref, ref_type_named
+from kiln.rules.types import RefType
 from kiln.webhooks.config import SharedSecret
-from kiln.webhooks.errors import MalformedPayload
 from kiln.webhooks.events import Author, Ignored, ParsedDelivery, Ping, RefOutcome
 from kiln.webhooks.headers import Headers
 from kiln.webhooks.normalize import (
@@ -26,7 +26,7 @@ from kiln.webhooks.normalize import (
     ref_update_outcome,
     unhandled_event,
 )
-from kiln.webhooks.payloads import Model, Sha, load
+from kiln.webhooks.payloads import EpochMillis, List, Model, PushTime, Sha, load
 from kiln.webhooks.provider import ProviderSpec, json_body
 from kiln.webhooks.verify import verify_hex_signature
 
@@ -36,6 +36,7 @@ EVENT_HEADER = "X-Event-Key"
 DELIVERY_HEADER = "X-Request-Id"
 PUSH_EVENT = "repo:refs_changed"
 PING_EVENT = "diagnostics:ping"
+TAG_PREFIX = REF_PREFIXES[RefType.TAG]
 
 
 class CamelModel(Model):
@@ -71,8 +72,8 @@ class Commit(CamelModel):
     id: Sha
     message: str | None = None
     author: Person | None = None
-    author_timestamp: datetime | None = None  # milliseconds since the epoch
-    committer_timestamp: datetime | None = None
+    author_timestamp: EpochMillis = None
+    committer_timestamp: EpochMillis = None
 
     def head(self) -> HeadCommit:
         author = Author(self.author.name, self.author.email_address) if self.author else None
@@ -85,7 +86,7 @@ class CloneLink(CamelModel):
 
 
 class Links(CamelModel):
-    clone: list[CloneLink] = Field(default_factory=list)
+    clone: List[CloneLink] = Field(default_factory=list)
 
 
 class Project(CamelModel):
@@ -101,12 +102,12 @@ class Repository(CamelModel):
     def full_name(self) -> str:
         return f"{self.project.key}/{self.slug}"
 
-    def clone_url(self) -> str:
-        # Bitbucket names its HTTP(S) clone link "http" whatever the scheme.
-        for link in self.links.clone if self.links else []:
-            if link.name == "http":
-                return link.href
-        raise MalformedPayload("repository.links.clone has no http clone link")
+    def clone_url(self) -> str | None:
+        """The HTTP(S) clone link (Bitbucket names it "http" whatever the scheme), if the payload
+        has one: 7.x servers and the 8.x documentation send none. It is only echoed: the Repository
+        is matched by project key and slug."""
+        links = self.links.clone if self.links else []
+        return next((link.href for link in links if link.name == "http"), None)
 
 
 class Actor(CamelModel):
@@ -115,11 +116,11 @@ class Actor(CamelModel):
 
 
 class RefsChanged(CamelModel):
-    date: datetime | None = None  # when the push happened
+    date: PushTime = None  # when the push happened
     actor: Actor | None = None
     repository: Repository
-    changes: list[Change]
-    commits: list[Commit] = Field(default_factory=list)  # 8.x
+    changes: List[Change]
+    commits: List[Commit] = Field(default_factory=list)  # 8.x
     to_commit: Commit | None = None  # 8.x
 
 
@@ -128,13 +129,19 @@ def verify(headers: Headers, body: bytes, secret: SharedSecret, now: datetime) -
 
 
 def _outcome(
-    change: Change, payload: RefsChanged, clone_url: str, delivery_id: str | None, now: datetime
+    change: Change, payload: RefsChanged, clone_url: str | None, delivery_id: str | None, now: datetime
 ) -> RefOutcome:
     ref = change.ref_id or (change.ref.full() if change.ref else None)
     if ref is None:
         return Ignored(PROVIDER, delivery_id, "change without a ref")
     listed = (*payload.commits, *([payload.to_commit] if payload.to_commit else []))
     head = next((c for c in listed if c.id == change.to_hash), None)
+    commit = None
+    if head is None and payload.to_commit and len(payload.changes) == 1 and ref.startswith(TAG_PREFIX):
+        # An annotated tag's toHash is the tag object; 8.x names the commit it points at in
+        # toCommit (7.x payloads do not: the tag object's id is then all there is).
+        head = payload.to_commit
+        commit = head.id
     actor = payload.actor
     update = RefUpdate(
         provider=PROVIDER,
@@ -150,6 +157,7 @@ def _outcome(
         head=head.head() if head else None,
         changed_files=None,  # Bitbucket Server does not list files in push payloads
         pushed_at=payload.date,
+        commit=commit,
     )
     return ref_update_outcome(update, now)
 

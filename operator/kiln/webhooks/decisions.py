@@ -41,7 +41,7 @@ from kiln.webhooks.config import GiteeSecret, GitLabSecret, SharedSecret, Webhoo
 from kiln.webhooks.dispatch import dispatch, provider_spec
 from kiln.webhooks.entries import RepositoryEntry
 from kiln.webhooks.errors import WebhookError
-from kiln.webhooks.events import JSON, Ignored, PushEvent
+from kiln.webhooks.events import DEFAULT_MAX_REFS, JSON, ParsedDelivery, PushEvent, printable
 from kiln.webhooks.paths import PathFilter
 
 # A BuildRun's name is also its Job's and a label value: at most 63 characters, a DNS label.
@@ -55,6 +55,10 @@ MAX_CHANGED_FILES = 1000
 # may take up to the per-pattern limit, and a tenant with many backtracking rules must not keep a
 # worker busy for seconds. Rules not tried within it are reported as failures (PlanBudgetExceeded).
 DEFAULT_PLAN_BUDGET = 0.25
+# Bounds on what an answer lists (refs ignored or cut, failing rules), so that a delivery of thousands
+# of changes gets an answer of a few kilobytes; what is not listed is counted.
+MAX_LISTED = 100
+MAX_REASON_ITEMS = 5
 
 
 class DeliveryOutcome(enum.StrEnum):
@@ -144,6 +148,7 @@ class PlannedRun:
     rule: str
     tags: tuple[str, ...]
     manifest: dict[str, Any]
+    ref: str = ""
 
     def to_json(self, namespace: str) -> dict[str, JSON]:
         return {"name": self.name, "namespace": namespace, "rule": self.rule, "tags": list[JSON](self.tags)}
@@ -241,9 +246,9 @@ def repository_mismatch(event: PushEvent, repo: RepositoryEntry) -> str | None:
         return None
     if _repository_path(repo.url).endswith("/" + event.repository.lower().strip("/")):
         return None
+    where = f" ({event.clone_url})" if event.clone_url else ""
     return (
-        f"the delivery is a push to {event.repository} ({event.clone_url}), "
-        f"but Repository {repo.name} builds {repo.url}"
+        f"the delivery is a push to {event.repository}{where}, but Repository {repo.name} builds {repo.url}"
     )
 
 
@@ -253,7 +258,9 @@ def buildrun_name(rule: str, event: PushEvent, repository: str) -> str:
         key = f"delivery\0{event.provider.value}\0{event.delivery_id}\0{event.ref}"
     else:
         key = f"push\0{repository}\0{event.ref}\0{event.commit}"
-    digest = hashlib.sha256(f"{rule}\0{key}".encode()).hexdigest()[:NAME_HASH_LENGTH]
+    # surrogatepass: a header decoded with surrogateescape may hold lone surrogates; the names of
+    # valid text are unchanged.
+    digest = hashlib.sha256(f"{rule}\0{key}".encode("utf-8", "surrogatepass")).hexdigest()[:NAME_HASH_LENGTH]
     prefix = rule.replace(".", "-")[: MAX_NAME_LENGTH - NAME_HASH_LENGTH - 1].rstrip("-")
     return f"{prefix}-{digest}" if prefix else digest
 
@@ -344,36 +351,108 @@ def _failure_json(failure: RuleFailure, ref: str) -> dict[str, JSON]:
     return {"rule": failure.rule.name, "ref": ref, "error": str(failure.error)}
 
 
-def _ignored_json(ignored: Sequence[Ignored]) -> list[JSON]:
-    return [{"ref": i.ref, "reason": i.reason} for i in ignored]
+def _some(items: Sequence[str], limit: int = MAX_REASON_ITEMS, sep: str = ", ") -> str:
+    """The first `limit` items, joined, and how many more there are."""
+    shown = sep.join(items[:limit])
+    return f"{shown}{sep}and {len(items) - limit} more" if len(items) > limit else shown
 
 
-def _plan_runs(
-    view: CacheView, namespace: str, tenant: str, repo: RepositoryEntry, events: Sequence[PushEvent]
-) -> tuple[list[PlannedRun], dict[str, JSON]]:
-    """The BuildRuns the pushes start, and the report of failing and skipped rules."""
+def ignored_reason(delivery: ParsedDelivery) -> str | None:
+    """Why the delivery's ignored refs build nothing, on one line: each distinct reason once, with
+    its ref when the delivery lists several refs (or how many refs it concerns)."""
+    groups: dict[str, list[str | None]] = {}
+    for ignored in delivery.ignored:
+        groups.setdefault(ignored.reason, []).append(ignored.ref)
+    several = len(delivery.outcomes) > 1
+    parts: list[str] = []
+    for reason, refs in groups.items():
+        if len(refs) > 1:
+            parts.append(f"{reason} ({len(refs)} refs)")
+        elif several and refs[0]:
+            parts.append(f"{printable(refs[0])}: {reason}")
+        else:
+            parts.append(reason)
+    return _some(parts, sep="; ") or None
+
+
+def delivery_report(delivery: ParsedDelivery) -> dict[str, JSON]:
+    """What every answer to a parsed delivery lists: its ignored refs (`ignored`, at most MAX_LISTED,
+    then `ignoredNotListed`) and, when the delivery had more refs to build than one delivery may
+    build, the refs cut (`cut: {limit, count, refs}`, at most MAX_LISTED refs named)."""
+    ignored = delivery.ignored
+    report: dict[str, JSON] = {"ignored": [{"ref": i.ref, "reason": i.reason} for i in ignored[:MAX_LISTED]]}
+    if len(ignored) > MAX_LISTED:
+        report["ignoredNotListed"] = len(ignored) - MAX_LISTED
+    if delivery.cut:
+        report["cut"] = {
+            "limit": delivery.max_refs,
+            "count": len(delivery.cut),
+            "refs": list[JSON](delivery.cut[:MAX_LISTED]),
+        }
+    return report
+
+
+def cut_note(delivery: ParsedDelivery) -> str | None:
+    """The sentence an answer adds when refs were cut, or None."""
+    if not delivery.cut:
+        return None
+    count = len(delivery.cut)
+    return f"{count} more ref(s) not built: one delivery builds at most {delivery.max_refs} refs (see cut)"
+
+
+@dataclass(frozen=True, slots=True)
+class RunPlan:
+    """What some pushes start: the BuildRuns, the rules that failed on them (pattern timeouts,
+    invalid tags, a BuildRun the API would refuse), the rules their changed files skip."""
+
+    runs: tuple[PlannedRun, ...] = ()
+    failures: tuple[dict[str, JSON], ...] = ()
+    skipped: tuple[dict[str, JSON], ...] = ()
+
+    def nothing_built_reason(self, events: Sequence[PushEvent]) -> str:
+        """Why no BuildRun comes of `events` (when `runs` is empty)."""
+        refs = _some([printable(e.ref) for e in events])
+        if self.failures:
+            errors = _some([f"{f['rule']}: {f['error']}" for f in self.failures], sep="; ")
+            return f"no BuildRun for {refs}: {errors}"
+        if self.skipped:
+            return f"no BuildRun for {refs}: the path filters of the rules that match skip it (see skipped)"
+        return f"no BuildRule builds {refs}"
+
+
+def plan_runs(
+    view: RulesView, namespace: str, tenant: str, repository: str, events: Sequence[PushEvent]
+) -> RunPlan:
+    """The BuildRuns the pushes start, each a complete manifest the API's own model validated.
+
+    The receiver creates these; `kiln webhook inspect` shows them: one function, so the two never
+    disagree about what a delivery builds.
+    """
     runs: list[PlannedRun] = []
-    failures: list[JSON] = []
-    skipped: list[JSON] = []
+    failures: list[dict[str, JSON]] = []
+    skipped: list[dict[str, JSON]] = []
     for event in events:
-        planned = plan_event(view, namespace, repo.name, event)
+        planned = plan_event(view, namespace, repository, event)
         failures.extend(planned.failures)
         skipped.extend(planned.skipped)
         for build in planned.builds:
             rule = build.rule.name
-            name = buildrun_name(rule, event, repo.name)
+            name = buildrun_name(rule, event, repository)
             try:
-                manifest = buildrun_manifest(name, namespace, tenant, repo.name, rule, build.tags, event)
+                manifest = buildrun_manifest(name, namespace, tenant, repository, rule, build.tags, event)
             except ValidationError as error:
                 problems = format_problems(problems_of(error)[:3])  # fields of the BuildRun's spec
                 failures.append({"rule": rule, "ref": event.ref, "error": f"invalid BuildRun: {problems}"})
                 continue
-            runs.append(PlannedRun(name, rule, build.tags, manifest))
-    return runs, {"failures": failures, "skipped": skipped}
+            runs.append(PlannedRun(name, rule, build.tags, manifest, event.ref))
+    return RunPlan(tuple(runs), tuple(failures), tuple(skipped))
 
 
-def decide(delivery: Delivery, view: CacheView, now: datetime) -> Decision:
-    """The answer to a delivery, or the BuildRuns to create for it. Never raises for request content."""
+def decide(
+    delivery: Delivery, view: CacheView, now: datetime, *, max_refs: int = DEFAULT_MAX_REFS
+) -> Decision:
+    """The answer to a delivery, or the BuildRuns to create for it (from at most `max_refs` refs;
+    the rest are named in `cut`). Never raises for request content."""
     if not view.ready:
         return Reply.of(
             503, DeliveryOutcome.NOT_READY, "the receiver is still loading its cache; retry later"
@@ -405,7 +484,7 @@ def decide(delivery: Delivery, view: CacheView, now: datetime) -> Decision:
     if isinstance(secret, str):
         return Reply.of(401, DeliveryOutcome.UNAUTHORIZED, secret)
     try:
-        parsed = dispatch(delivery.provider, delivery.headers, delivery.body, secret, now)
+        parsed = dispatch(delivery.provider, delivery.headers, delivery.body, secret, now, max_refs=max_refs)
     except WebhookError as error:
         return error_reply(error)
 
@@ -414,10 +493,10 @@ def decide(delivery: Delivery, view: CacheView, now: datetime) -> Decision:
     if parsed.ping is not None:
         return Reply.of(200, DeliveryOutcome.PING, "ping received", ping=parsed.ping.to_json(), **known)
     events = parsed.events
-    ignored = parsed.ignored
+    listed = delivery_report(parsed)
     if not events:
-        reasons = "; ".join(i.reason for i in ignored) or "nothing to build"
-        return Reply.of(200, DeliveryOutcome.IGNORED, reasons, ignored=_ignored_json(ignored), **known)
+        reason = ignored_reason(parsed) or "nothing to build"
+        return Reply.of(200, DeliveryOutcome.IGNORED, reason, **listed, **known)
     mismatch = repository_mismatch(events[0], repo)
     if mismatch is not None:
         return Reply.of(400, DeliveryOutcome.BAD_REQUEST, mismatch, **known)
@@ -425,12 +504,20 @@ def decide(delivery: Delivery, view: CacheView, now: datetime) -> Decision:
         reason = f"Repository {repo.name!r} has spec.build.autoBuild off"
         return Reply.of(200, DeliveryOutcome.AUTO_BUILD_OFF, reason, **known)
 
-    runs, report = _plan_runs(view, namespace, delivery.tenant, repo, events)
-    report.update(known, ignored=_ignored_json(ignored))
-    if not runs:
-        refs = ", ".join(e.ref for e in events)
-        return Reply.of(200, DeliveryOutcome.NO_MATCH, f"no BuildRule builds {refs}", **report)
-    return CreateRuns(namespace, tuple(runs), report)
+    plan = plan_runs(view, namespace, delivery.tenant, repo.name, events)
+    report: dict[str, JSON] = {
+        "failures": list[JSON](plan.failures[:MAX_LISTED]),
+        "skipped": list[JSON](plan.skipped[:MAX_LISTED]),
+        **known,
+        **listed,
+    }
+    note = cut_note(parsed)
+    if not plan.runs:
+        reason = plan.nothing_built_reason(events)
+        return Reply.of(200, DeliveryOutcome.NO_MATCH, f"{reason}; {note}" if note else reason, **report)
+    if note:
+        report["note"] = note
+    return CreateRuns(namespace, plan.runs, report)
 
 
 def conclude(create: CreateRuns, results: Mapping[str, CreateResult]) -> Reply:
@@ -451,6 +538,8 @@ def conclude(create: CreateRuns, results: Mapping[str, CreateResult]) -> Reply:
         if result.status in (CreateStatus.UNAVAILABLE, CreateStatus.REJECTED)
     )
     extra: dict[str, JSON] = {"buildRuns": runs, **create.report}
+    note = create.report.get("note")
+    also = f"; {note}" if isinstance(note, str) else ""  # refs the delivery could not build
     if CreateStatus.UNAVAILABLE in statuses:
         return Reply.of(
             503,
@@ -464,7 +553,7 @@ def conclude(create: CreateRuns, results: Mapping[str, CreateResult]) -> Reply:
         )
     if CreateStatus.CREATED in statuses:
         created = sum(1 for result in resolved.values() if result.status is CreateStatus.CREATED)
-        return Reply.of(202, DeliveryOutcome.CREATED, f"{created} BuildRun(s) created", **extra)
+        return Reply.of(202, DeliveryOutcome.CREATED, f"{created} BuildRun(s) created{also}", **extra)
     return Reply.of(
-        200, DeliveryOutcome.DUPLICATE, "duplicate delivery: its BuildRuns exist already", **extra
+        200, DeliveryOutcome.DUPLICATE, f"duplicate delivery: its BuildRuns exist already{also}", **extra
     )

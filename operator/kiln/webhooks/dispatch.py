@@ -10,7 +10,7 @@ from kiln.api.constants import Provider
 from kiln.webhooks import bitbucket, bitbucket_server, gitee, github, gitlab
 from kiln.webhooks.config import WebhookSecret
 from kiln.webhooks.errors import UnknownProvider
-from kiln.webhooks.events import ParsedDelivery
+from kiln.webhooks.events import DEFAULT_MAX_REFS, ParsedDelivery
 from kiln.webhooks.provider import MAX_BODY_BYTES, ProviderSpec
 
 __all__ = ["MAX_BODY_BYTES", "PROVIDERS", "dispatch", "provider_spec"]
@@ -38,9 +38,16 @@ def check_secret(spec: ProviderSpec[Any], secret: WebhookSecret) -> None:
 
 
 def dispatch(
-    provider: str, headers: Mapping[str, str], body: bytes, secret: WebhookSecret, now: datetime
+    provider: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    secret: WebhookSecret,
+    now: datetime,
+    *,
+    max_refs: int = DEFAULT_MAX_REFS,
 ) -> ParsedDelivery:
-    """Verify and parse a delivery for `provider`. Raises a WebhookError subclass on any failure."""
+    """Verify and parse a delivery for `provider` (at most `max_refs` refs to build; the rest are
+    `cut`). Raises a WebhookError subclass on any failure."""
     spec = provider_spec(provider)
     check_secret(spec, secret)
-    return spec.parse(headers, body, secret, now)
+    return spec.parse(headers, body, secret, now, max_refs=max_refs)

@@ -17,6 +17,19 @@ from kiln.rules.types import Push, RefType
 JSON: TypeAlias = "str | int | float | bool | list[JSON] | dict[str, JSON] | None"
 
 
+def printable(text: str) -> str:
+    """`text` with every character a terminal or a log would not show as itself (controls, bidi
+    controls, lone surrogates, other invisible format characters) escaped as repr() escapes it."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+# How many refs one delivery may build (Bitbucket deliveries list any number of changes); the rest
+# are cut and named in the answer. A parameter of the parsing and deciding functions.
+DEFAULT_MAX_REFS = 100
+
+
 @dataclass(frozen=True, slots=True)
 class Author:
     """The head commit's author as the provider reports it (either part may be missing)."""
@@ -34,7 +47,7 @@ class PushEvent:
 
     provider: Provider
     delivery_id: str | None
-    clone_url: str
+    clone_url: str | None  # only echoed; Bitbucket Server payloads may carry none
     repository: str
     ref: str
     ref_type: RefType
@@ -120,11 +133,14 @@ RefOutcome: TypeAlias = PushEvent | Ping | Ignored
 
 @dataclass(frozen=True, slots=True)
 class ParsedDelivery:
-    """Everything one delivery reported, in payload order."""
+    """Everything one delivery reported, in payload order; `cut`: refs that would have been built
+    but exceed the `max_refs` one delivery may build (`normalize.settle_refs`)."""
 
     provider: Provider
     delivery_id: str | None
     outcomes: tuple[RefOutcome, ...]
+    cut: tuple[str, ...] = ()
+    max_refs: int = DEFAULT_MAX_REFS
 
     @classmethod
     def single(cls, outcome: RefOutcome) -> ParsedDelivery:

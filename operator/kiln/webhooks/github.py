@@ -12,6 +12,8 @@ from datetime import datetime
 from pydantic import Field
 
 from kiln.api.constants import Provider
+from kiln.rules.refs import REF_PREFIXES
+from kiln.rules.types import RefType
 from kiln.webhooks.config import SharedSecret
 from kiln.webhooks.errors import MalformedPayload, UnsupportedMediaType
 from kiln.webhooks.events import ParsedDelivery, Ping
@@ -23,7 +25,7 @@ from kiln.webhooks.normalize import (
     ref_update_outcome,
     unhandled_event,
 )
-from kiln.webhooks.payloads import GitCommit, Model, Sha, load
+from kiln.webhooks.payloads import EpochSeconds, GitCommit, List, Model, Sha, load
 from kiln.webhooks.provider import JSON_MEDIA_TYPE, ProviderSpec
 from kiln.webhooks.verify import verify_hex_signature
 
@@ -41,7 +43,14 @@ MAX_LISTED_COMMITS = 2048
 class GitHubRepository(Model):
     full_name: str
     clone_url: str
-    pushed_at: datetime | None = None  # epoch seconds in push payloads, ISO 8601 elsewhere
+    pushed_at: EpochSeconds = None  # epoch seconds in push payloads, ISO 8601 elsewhere
+    # Gitee: `full_name` may be the display name (in Gitee's documented example, the owner's display
+    # name in Chinese); the owner/name path is `path_with_namespace`. GitHub sends no such field.
+    path_with_namespace: str | None = None
+
+    @property
+    def path(self) -> str:
+        return self.path_with_namespace or self.full_name
 
 
 class GitHubAccount(Model):
@@ -57,7 +66,7 @@ class GitHubStylePush(Model):
     after: Sha
     created: bool = False
     deleted: bool = False
-    commits: list[GitCommit] = Field(default_factory=list)
+    commits: List[GitCommit] = Field(default_factory=list)  # Gitee sends null for tags and new branches
     head_commit: GitCommit | None = None
     repository: GitHubRepository
     sender: GitHubAccount | None = None
@@ -68,13 +77,12 @@ class GitHubStylePush(Model):
 
     def ref_update(self, provider: Provider, delivery_id: str | None) -> RefUpdate:
         head = self.head_commit
-        # A new tag or branch lists no commits; the head commit's own files are all the payload says.
-        listed = self.commits or ([head] if head else [])
         sender = (self.sender and self.sender.login) or (self.pusher and self.pusher.name) or None
+        commits = self.commits  # new refs and tags: the normalizer says "unknown" whatever it holds
         return RefUpdate(
             provider=provider,
             delivery_id=delivery_id,
-            repository=self.repository.full_name,
+            repository=self.repository.path,
             clone_url=self.repository.clone_url,
             ref=self.ref,
             before=self.before,
@@ -83,8 +91,11 @@ class GitHubStylePush(Model):
             deleted=self.deleted,
             sender=sender,
             head=head_commit(head),
-            changed_files=changed_files(listed, complete=self.commits_complete()) if listed else None,
+            changed_files=changed_files(commits, complete=self.commits_complete()) if commits else None,
             pushed_at=self.repository.pushed_at,
+            # A tag's `after` is the tag object when the tag is annotated; `head_commit` is always
+            # the commit it names (since GitHub's 2021-10-01 change). A branch's `after` is a commit.
+            commit=head.id if head and self.ref.startswith(REF_PREFIXES[RefType.TAG]) else None,
         )
 
 

@@ -23,7 +23,7 @@ from kiln.webhooks.normalize import (
     ref_update_outcome,
     unhandled_event,
 )
-from kiln.webhooks.payloads import GitCommit, Model, Sha, load
+from kiln.webhooks.payloads import GitCommit, List, Model, Sha, load
 from kiln.webhooks.provider import ProviderSpec, json_body
 from kiln.webhooks.verify import check_fresh, hmac_sha256, parse_epoch, secure_equals
 
@@ -103,7 +103,7 @@ class GitLabPush(Model):
     user_username: str | None = None
     user_name: str | None = None
     project: GitLabProject
-    commits: list[GitCommit] = Field(default_factory=list)
+    commits: List[GitCommit] = Field(default_factory=list)
     total_commits_count: int | None = None
 
     def head(self) -> GitCommit | None:
@@ -128,6 +128,8 @@ class GitLabPush(Model):
             sender=self.user_username or self.user_name,
             head=head_commit(head),
             changed_files=changed_files(self.commits, complete=complete) if self.commits else None,
+            # An annotated tag's `after` is the tag object; `checkout_sha` is the commit it names.
+            commit=self.checkout_sha,
         )
 
 

@@ -1,8 +1,10 @@
 """Offline inspection of a delivery, for `kiln webhook inspect` (and debugging endpoints).
 
 `inspect_result` is the hook for callers that go further; `inspect_delivery` is its JSON-able
-summary; `planned_builds` says which of some BuildRules the events would build, with the receiver's
-own planning. None of them raises for anything a delivery contains.
+summary; `planned_builds` says which of some BuildRules the events would build. They parse with the
+receiver's parsers (`ProviderSpec.parse_unverified`: the same refs ignored, merged or cut) and plan
+with the receiver's own `decisions.plan_runs` (the same BuildRuns, validated by the same model), so
+what inspect shows is what the receiver does. None of them raises for anything a delivery contains.
 """
 
 from __future__ import annotations
@@ -14,11 +16,18 @@ from typing import Any
 
 from kiln.rules import DEFAULT_MATCH_TIMEOUT, BuildPlan, Push, RuleIndex
 from kiln.webhooks.config import WebhookSecret
-from kiln.webhooks.decisions import DEFAULT_PLAN_BUDGET, plan_event
+from kiln.webhooks.decisions import (
+    DEFAULT_PLAN_BUDGET,
+    MAX_LISTED,
+    cut_note,
+    delivery_report,
+    ignored_reason,
+    plan_runs,
+)
 from kiln.webhooks.dispatch import check_secret, provider_spec
 from kiln.webhooks.entries import RuleEntry, parse_build_rule
 from kiln.webhooks.errors import Unauthorized, WebhookError
-from kiln.webhooks.events import JSON, Ignored, ParsedDelivery, Ping, PushEvent
+from kiln.webhooks.events import DEFAULT_MAX_REFS, JSON, Ignored, ParsedDelivery, Ping, PushEvent
 from kiln.webhooks.paths import NO_FILTER, PathFilter
 
 
@@ -44,12 +53,15 @@ class Inspection:
         return self.delivery.ping if self.delivery else None
 
     def ignored_reason(self) -> str | None:
-        several = self.delivery is not None and len(self.delivery.outcomes) > 1
-        reasons = [f"{i.ref}: {i.reason}" if several and i.ref else i.reason for i in self.ignored]
-        return "; ".join(reasons) or None
+        """The receiver's wording of why refs are ignored (`decisions.ignored_reason`)."""
+        return ignored_reason(self.delivery) if self.delivery else None
+
+    def cut_note(self) -> str | None:
+        return cut_note(self.delivery) if self.delivery else None
 
     def to_dict(self) -> dict[str, JSON]:
         events = [event.to_json() for event in self.events]
+        listed = delivery_report(self.delivery) if self.delivery else {}
         return {
             "provider": self.provider,
             "verified": self.verified,
@@ -57,6 +69,8 @@ class Inspection:
             "events": list[JSON](events),
             "ping": self.ping.to_json() if self.ping else None,
             "ignored": self.ignored_reason(),
+            "ignoredRefs": listed.get("ignored", []),
+            "cut": listed.get("cut"),
             "error": self.error.reason if self.error else None,
             "status": self.error.status if self.error else None,
         }
@@ -68,8 +82,11 @@ def inspect_result(
     body: bytes,
     secret: WebhookSecret | None,
     now: datetime,
+    *,
+    max_refs: int = DEFAULT_MAX_REFS,
 ) -> Inspection:
-    """Verify (when `secret` is given) and parse; errors are returned, not raised."""
+    """Verify (when `secret` is given) and parse, as the receiver would at `now` (the clock of the
+    signatures' replay windows, and the arrival time); errors are returned, not raised."""
     verified: bool | None = None
     try:
         spec = provider_spec(provider)
@@ -81,7 +98,7 @@ def inspect_result(
                 verified = False
                 raise
             verified = True
-        delivery = spec.parse_unverified(headers, body, now)
+        delivery = spec.parse_unverified(headers, body, now, max_refs=max_refs)
     except WebhookError as error:
         return Inspection(provider, verified, error=error)
     return Inspection(provider, verified, delivery=delivery)
@@ -93,9 +110,12 @@ def inspect_delivery(
     body: bytes,
     secret: WebhookSecret | None,
     now: datetime,
+    *,
+    max_refs: int = DEFAULT_MAX_REFS,
 ) -> dict[str, JSON]:
-    """`{"verified", "event", "events", "ping", "ignored", "error", "status", "provider"}`, JSON-able."""
-    return inspect_result(provider, headers, body, secret, now).to_dict()
+    """`{"verified", "event", "events", "ping", "ignored", "ignoredRefs", "cut", "error", "status",
+    "provider"}`, JSON-able."""
+    return inspect_result(provider, headers, body, secret, now, max_refs=max_refs).to_dict()
 
 
 class StaticRules:
@@ -118,7 +138,8 @@ def planned_builds(
     rule_manifests: Sequence[Mapping[str, Any]], events: Sequence[PushEvent]
 ) -> dict[str, JSON]:
     """`{"builds", "failures", "skipped"}`: what the events would build with these BuildRules (a rule
-    whose spec does not validate is reported as a failure of every event)."""
+    whose spec does not validate is reported as a failure of every event), planned by the
+    receiver's `plan_runs`."""
     entries: list[RuleEntry] = []
     failures: list[JSON] = []
     for manifest in rule_manifests:
@@ -131,13 +152,13 @@ def planned_builds(
     rules = StaticRules(entries)
     builds: list[JSON] = []
     skipped: list[JSON] = []
-    for event in events:
-        for repository in rules.repositories:
-            planned = plan_event(rules, "", repository, event)
-            builds.extend(
-                {"rule": b.rule.name, "repository": repository, "ref": event.ref, "tags": list[JSON](b.tags)}
-                for b in planned.builds
-            )
-            failures.extend(planned.failures)
-            skipped.extend(planned.skipped)
-    return {"builds": builds, "failures": failures, "skipped": skipped}
+    for repository in rules.repositories:
+        # No tenant or namespace offline: they name the BuildRun's place, not what it builds.
+        plan = plan_runs(rules, "", "", repository, events)
+        builds.extend(
+            {"rule": run.rule, "repository": repository, "ref": run.ref, "tags": list[JSON](run.tags)}
+            for run in plan.runs
+        )
+        failures.extend(plan.failures)
+        skipped.extend(plan.skipped)
+    return {"builds": builds, "failures": failures[:MAX_LISTED], "skipped": skipped[:MAX_LISTED]}

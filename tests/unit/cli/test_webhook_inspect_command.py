@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +12,7 @@ import pytest
 import yaml
 
 from kiln.cli import main
-from kiln.webhooks import GiteeSecret, GitLabSecret, SharedSecret, WebhookSecret, sign
+from kiln.webhooks import GiteeMode, GiteeSecret, GitLabSecret, SharedSecret, WebhookSecret, sign
 from tests.unit.webhooks.objects import CHANGES_RULE, MAIN_RULE, PATTERN_RULE, SECRET, build_rule
 
 # /work/shared/webhooks beside the repository checkout
@@ -240,3 +242,122 @@ def test_user_errors_exit_2(
     )
     assert code == 2
     assert message in out
+
+
+def test_headers_file_that_is_not_utf8_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    headers = tmp_path / "headers.txt"
+    headers.write_bytes(b"X-GitHub-Event: push\nX-GitHub-Delivery: \xff\xfe\n")
+    body = str(payload("github-push-branch.json"))
+    code, out = inspect(capsys, "--provider", "github", "--headers", str(headers), "--body", body)
+    assert code == 2
+    assert out.startswith("kiln: error: ")
+    assert "not UTF-8" in out
+    assert "Traceback" not in out
+
+
+RECORDED = Path(__file__).resolve().parents[1] / "webhooks" / "payloads"
+SIGNED_AT = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("provider", "key", "secret", "mode"),
+    [
+        (
+            "gitlab",
+            GitLabSecret(signing_token="whsec_" + base64.b64encode(b"k" * 32).decode()),
+            "whsec_" + base64.b64encode(b"k" * 32).decode(),
+            [],
+        ),
+        ("gitee", GiteeSecret(SECRET, GiteeMode.SIGNATURE), SECRET, ["--gitee-mode", "signature"]),
+    ],
+)
+def test_recorded_timestamped_delivery_verifies_at_its_time(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    provider: str,
+    key: WebhookSecret,
+    secret: str,
+    mode: list[str],
+) -> None:
+    """GitLab signing tokens and Gitee signatures hold only within a window around their timestamp:
+    a recorded delivery is checked with --at as the clock."""
+    body = payload("gitlab-push-hook.json" if provider == "gitlab" else "gitee-push.json")
+    headers = headers_file(tmp_path, sign(provider, body.read_bytes(), key, now=SIGNED_AT))
+    args = ["--provider", provider, "--headers", headers, "--body", str(body), "--secret", secret, *mode]
+    code, late = inspect_json(capsys, *args)  # today: long past the window
+    assert (code, late["verified"], late["status"]) == (1, False, 401)
+    assert "away from the current time" in late["error"]
+    code, report = inspect_json(capsys, *args, "--at", "2024-05-01T12:01:30Z")
+    assert (code, report["verified"], report["error"]) == (0, True, None)
+
+
+@pytest.mark.parametrize(
+    ("at", "message"),
+    [
+        ("yesterday", "not an ISO 8601 time"),
+        ("2024-05-01T12:00:00", "no time zone"),
+        ("9999-12-31T23:59:59-14:00", "ends of the calendar"),
+    ],
+)
+def test_unusable_at_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], at: str, message: str
+) -> None:
+    headers = headers_file(tmp_path, {"X-GitHub-Event": "push"})
+    body = str(payload("github-push-branch.json"))
+    code, out = inspect(capsys, "--provider", "github", "--headers", headers, "--body", body, "--at", at)
+    assert code == 2
+    assert message in out
+
+
+def test_commit_date_past_the_calendar_to_the_arrival_time_without_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = RECORDED / "gitlab" / "own-push-far-future-commit.json"  # dated 9999-12-31T23:46:39-14:00
+    headers = headers_file(tmp_path, {"X-Gitlab-Event": "Push Hook"})
+    rules = write_rules(
+        tmp_path / "rules", build_rule("main", branch="main", tags=[{"tag": "v", "buildTime": "yyyy"}])
+    )
+    args = ["--provider", "gitlab", "--headers", headers, "--body", str(body), "--rules", str(rules)]
+    code, report = inspect_json(capsys, *args, "--at", "2024-05-01T20:30:00+08:00")
+    assert code == 0
+    assert report["event"]["pushed_at"] == "2024-05-01T20:30:00+08:00"
+    assert report["builds"] == [
+        {"rule": "main", "repository": "app", "ref": "refs/heads/main", "tags": ["v-2024"]}
+    ]
+    code, out = inspect(capsys, *args)
+    assert code == 0
+    assert "Traceback" not in out
+
+
+def test_text_output_escapes_what_a_terminal_would_not_show(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = json.loads(payload("github-push-branch.json").read_bytes())
+    document["sender"]["login"] = "mallory\u202e\x1b[2J"
+    body = tmp_path / "body.json"
+    body.write_text(json.dumps(document))
+    headers = headers_file(tmp_path, {"X-GitHub-Event": "push"})
+    code, out = inspect(capsys, "--provider", "github", "--headers", headers, "--body", str(body))
+    assert code == 0
+    assert "by mallory\\u202e\\x1b[2J" in out
+    assert "\u202e" not in out
+    assert "\x1b" not in out
+
+
+def test_delivery_with_more_refs_than_one_may_build_shows_the_cut(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = json.loads(payload("bitbucket-server-repo-refs-changed.json").read_bytes())
+    change = document["changes"][0]
+    document["changes"] = [{**change, "refId": f"refs/heads/b{i}", "ref": None} for i in range(150)]
+    body = tmp_path / "body.json"
+    body.write_text(json.dumps(document))
+    headers = headers_file(tmp_path, {"X-Event-Key": "repo:refs_changed"})
+    args = ["--provider", "bitbucket-server", "--headers", headers, "--body", str(body)]
+    code, report = inspect_json(capsys, *args)
+    assert code == 0
+    assert len(report["events"]) == 100
+    assert (report["cut"]["limit"], report["cut"]["count"]) == (100, 50)
+    assert report["cut"]["refs"][0] == "refs/heads/b100"
+    code, out = inspect(capsys, *args)
+    assert "cut:       50 more ref(s) not built: one delivery builds at most 100 refs (see cut)" in out

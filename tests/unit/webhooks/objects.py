@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from kiln.api.constants import LABEL_NAMESPACE
 from kiln.receiver.cache import Kind, ResourceCache
-from kiln.webhooks import SharedSecret, WebhookSecret, sign
+from kiln.webhooks import DEFAULT_MAX_REFS, GiteeSecret, GitLabSecret, SharedSecret, WebhookSecret, sign
 from kiln.webhooks.decisions import CreateRuns, Decision, Delivery, Reply, decide
 
 TENANT = "acme"
@@ -112,6 +113,61 @@ MAIN_RULE = build_rule("main", branch="main")
 EXPECTED_TAGS = {"changes": ["latest", "changes-0d1a26e"], "pattern": ["v-ges-20150506"]}
 
 
+# One shared payload per host (the hosts' documentation examples), the Repository URL it belongs
+# to, the secret it is signed with (Gitee: password mode) and its push event.
+@dataclass(frozen=True)
+class Host:
+    """A shared payload of one host, the Repository it belongs to, how it is signed."""
+
+    provider: str
+    file: str
+    url: str
+    secret: WebhookSecret
+    event: str
+
+
+HOSTS = {
+    h.provider: h
+    for h in (
+        Host(
+            "github",
+            "github-push-branch.json",
+            "https://github.com/baxterthehacker/public-repo.git",
+            SharedSecret(SECRET),
+            "push",
+        ),
+        Host(
+            "gitlab",
+            "gitlab-push-hook.json",
+            "https://example.com/mike/diaspora.git",
+            GitLabSecret(token=SECRET),
+            "Push Hook",
+        ),
+        Host(
+            "gitee",
+            "gitee-push.json",
+            "https://gitee.com/kit101/drone-yml-test.git",
+            GiteeSecret(SECRET),
+            "Push Hook",
+        ),
+        Host(
+            "bitbucket",
+            "bitbucket-cloud-repo-push.json",
+            "https://bitbucket.org/brydzewski/foo.git",
+            SharedSecret(SECRET),
+            "repo:push",
+        ),
+        Host(
+            "bitbucket-server",
+            "bitbucket-server-repo-refs-changed.json",
+            "https://bitbucket.example.com/scm/proj/repository.git",
+            SharedSecret(SECRET),
+            "repo:refs_changed",
+        ),
+    )
+}
+
+
 def fed_cache(*objects: Manifest, **limits: float) -> ResourceCache:
     """A ready cache holding `objects` (their kind says where each goes); `limits`: ResourceCache's
     match_timeout / plan_budget."""
@@ -150,8 +206,9 @@ def deliver(
     provider: str = "github",
     tenant_name: str = TENANT,
     repo: str = REPOSITORY,
+    max_refs: int = DEFAULT_MAX_REFS,
 ) -> Decision:
-    return decide(Delivery(provider, tenant_name, repo, headers, body), cache, now)
+    return decide(Delivery(provider, tenant_name, repo, headers, body), cache, now, max_refs=max_refs)
 
 
 def reply_of(decision: Decision) -> Reply:

@@ -93,7 +93,7 @@ CASES = [
             "pushed_at": "2019-05-15T19:38:23+00:00",  # repository.pushed_at 1557949103
             "message": "Adding a .gitignore file",
             "author": {"name": "Codertocat", "email": "Codertocat@Octocoders.io"},
-            "changed_files": [".gitignore"],  # commits is empty: the head commit's files
+            "changed_files": None,  # a new tag: what it brings is unknown (not the head commit's diff)
             "created": True,
             "deleted": False,
             "sender": "Codertocat",
