@@ -10,15 +10,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 from kiln.api import MODELS
 from kiln.api.constants import KINDS, KINDS_BY_NAME
 from kiln.api.crdgen import PRINTER_COLUMNS, object_schema
-
-API_DOC = Path("docs/api.md")
-EXAMPLES = Path("docs/examples")
 
 _BLOCK = re.compile(
     r"(<!-- BEGIN GENERATED: (?P<key>[^>]+?) -->\n).*?(<!-- END GENERATED: (?P=key) -->)", re.DOTALL
@@ -126,34 +122,28 @@ def kinds_table() -> str:
     return "\n".join(rows) + "\n"
 
 
-def example_block(repo_root: Path, name: str) -> str:
-    """A docs/examples file as a fenced YAML block."""
-    return f"```yaml\n{(repo_root / EXAMPLES / name).read_text().rstrip()}\n```\n"
+def example_block(text: str) -> str:
+    """A docs/examples file's text as a fenced YAML block."""
+    return f"```yaml\n{text.rstrip()}\n```\n"
 
 
-def _block(repo_root: Path, key: str) -> str:
+def _block(examples: Mapping[str, str], key: str) -> str:
     what, _, arg = key.partition(" ")
     if what == "kinds" and not arg:
         return kinds_table()
     if what == "fields" and arg in KINDS_BY_NAME:
         return fields_table(arg)
-    if what == "example" and (repo_root / EXAMPLES / arg).is_file():
-        return example_block(repo_root, arg)
+    if what == "example" and arg in examples:
+        return example_block(examples[arg])
     raise UnknownBlock(f"docs/api.md: unknown generated block {key!r}")
 
 
-def update_api_reference(text: str, repo_root: Path) -> str:
-    """`text` (docs/api.md) with every generated block regenerated."""
-    return _BLOCK.sub(lambda m: m.group(1) + _block(repo_root, m.group("key")) + m.group(3), text)
+def update_api_reference(text: str, examples: Mapping[str, str]) -> str:
+    """`text` (docs/api.md) with every generated block regenerated; `examples`: the docs/examples
+    files by name, their text."""
+    return _BLOCK.sub(lambda m: m.group(1) + _block(examples, m.group("key")) + m.group(3), text)
 
 
 def generated_keys(text: str) -> list[str]:
     """The keys of the generated blocks in `text`, in order."""
     return [m.group("key") for m in _BLOCK.finditer(text)]
-
-
-def write_api_reference(repo_root: Path) -> Path:
-    """Regenerate the generated blocks of docs/api.md in place; return its path."""
-    path = repo_root / API_DOC
-    path.write_text(update_api_reference(path.read_text(), repo_root))
-    return path

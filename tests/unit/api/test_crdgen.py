@@ -13,7 +13,6 @@ import yaml
 from kiln.api import MODELS
 from kiln.api.constants import CATEGORY, GROUP, KINDS
 from kiln.api.crdgen import (
-    CRD_DIRS,
     HEADER,
     PRINTER_COLUMNS,
     UnsupportedSchema,
@@ -21,12 +20,12 @@ from kiln.api.crdgen import (
     dump_crds,
     render_crds,
     structural,
-    write_crds,
 )
+from kiln.cli.generate import CRD_DIRS, write_crds
 
 from .conftest import REPO
 
-STALE = "CRDs are stale: run `kiln crds --write` (or `python -m kiln.api.generate --write`)"
+STALE = "CRDs are stale: run `kiln crds --write`"
 
 
 @pytest.mark.parametrize("directory", CRD_DIRS, ids=str)

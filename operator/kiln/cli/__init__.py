@@ -50,7 +50,7 @@ class CliError(Exception):
 
 def _crds(args: argparse.Namespace) -> int:
     from kiln.api.crdgen import dump_crds
-    from kiln.api.generate import write_all
+    from kiln.cli.generate import write_all
 
     if args.write:
         for path in write_all(Path(args.root)):
