@@ -10,7 +10,7 @@ import kopf
 
 from kiln.api.admission import handler_id
 from kiln.api.buildrule import BuildRule
-from kiln.api.buildrun import BuildRun
+from kiln.api.buildrun import BuildRun, TriggerType
 from kiln.api.constants import (
     API_VERSION,
     BUILD_RULE,
@@ -71,6 +71,8 @@ def _problems(
 def _trigger_problems(body: kopf.Body, username: str | None, memo: Runtime) -> list[Problem]:
     """Whether this identity may create this BuildRun (see kiln.api.triggers)."""
     run = BuildRun.model_validate(user_written(body))
+    if run.spec.trigger.type is not TriggerType.MANUAL:  # who made it is all that counts: no lookup
+        return trigger_problems(run, None, username, memo.settings.push_trigger_users)
     namespace = body.get("metadata", {}).get("namespace")
     found = memo.kube.get(API_VERSION, BUILD_RULE.kind, run.spec.build_rule, namespace)
     rule = checked_spec(BuildRule, found) if found is not None else None
