@@ -218,6 +218,7 @@ def _webhook_serve(args: argparse.Namespace) -> int:
         port,
         metrics_port=args.metrics_port,
         verbose=args.verbose,
+        deadline=args.deadline,
     )
     return 0
 
@@ -403,6 +404,14 @@ def _add_webhook(sub: Any) -> None:
     )
     serve.add_argument(
         "--metrics-port", type=int, help="serve /metrics on this port only (default: on the --listen port)"
+    )
+    serve.add_argument(
+        "--deadline",
+        type=float,
+        default=8.0,
+        metavar="SECONDS",
+        help="answer every delivery within this time, 503 with Retry-After if the creates are slower "
+        "(default: %(default)s; code hosts wait about 10 s)",
     )
     serve.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     serve.set_defaults(handler=_webhook_serve)

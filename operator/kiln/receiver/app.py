@@ -42,6 +42,7 @@ from kiln.webhooks.decisions import (
     PlannedRun,
     Reply,
     conclude,
+    deadline_exceeded,
     decide,
     internal_error,
     method_not_allowed,
@@ -59,6 +60,10 @@ WORKERS = 16
 # Bodies up to this size are verified and parsed on the event loop (well under a millisecond for
 # the pushes code hosts send); larger ones in a worker, so one 25 MiB body cannot stall the others.
 INLINE_BODY_BYTES = 256 * 1024
+# Every delivery is answered within this many seconds: GitHub waits 10 s and then gives up on the
+# delivery (it does not redeliver by itself), so a slow API server must not make the answer late.
+DEADLINE = 8.0
+RETRY_AFTER_SECONDS = 10
 CREATE_TIMEOUT = (5.0, 15.0)  # (connect, read) seconds: an unreachable API server answers 503 soon
 READ_CHUNK = 64 * 1024
 
@@ -151,12 +156,19 @@ def _created(body: dict[str, JSON]) -> int:
 class Receiver:
     """The request handlers around `decide` / `conclude`."""
 
-    def __init__(self, cache: CacheView, creator: BuildRunCreator, executor: Executor | None) -> None:
+    def __init__(
+        self,
+        cache: CacheView,
+        creator: BuildRunCreator,
+        executor: Executor | None,
+        deadline: float = DEADLINE,
+    ) -> None:
         self._cache = cache
         self._creator = creator
         self._executor = executor
+        self._deadline = deadline
 
-    async def _answer(self, request: web.Request) -> Reply:
+    async def _answer(self, request: web.Request, started: float) -> Reply:
         if request.method != "POST":
             return method_not_allowed(request.method)
         body = await read_body(request)
@@ -175,13 +187,19 @@ class Receiver:
 
         if not isinstance(decision, CreateRuns):
             return decision
-        return conclude(decision, await self._creator.create(decision.namespace, decision.runs))
+        # shielded: creates that outlast the deadline go on, and a redelivery finds what they made
+        creates = asyncio.shield(self._creator.create(decision.namespace, decision.runs))
+        try:
+            results = await asyncio.wait_for(creates, self._deadline - (time.perf_counter() - started))
+        except TimeoutError:
+            return deadline_exceeded(decision, self._deadline)
+        return conclude(decision, results)
 
     async def hook(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
         failure: dict[str, str] = {}
         try:
-            reply = await self._answer(request)
+            reply = await self._answer(request, started)
         except Exception as error:
             # A bug or an unforeseen failure still gets a JSON answer, a metric and a log line.
             # The log names the type and the stack, not the message: it may quote the request.
@@ -226,6 +244,8 @@ class Receiver:
             }
             log.log(level, "webhook delivery", extra={"kiln": fields})
         headers = {"Allow": "POST"} if reply.status == 405 else None
+        if reply.status == 503:
+            headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
         return web.json_response(reply.body, status=reply.status, headers=headers)
 
     async def readyz(self, _: web.Request) -> web.Response:
@@ -248,9 +268,10 @@ def make_app(
     *,
     executor: Executor | None = None,
     expose_metrics: bool = True,
+    deadline: float = DEADLINE,
 ) -> web.Application:
     """The routes, wired to the given cache and creator (nothing is started here)."""
-    receiver = Receiver(cache, creator, executor)
+    receiver = Receiver(cache, creator, executor, deadline)
     app = web.Application()
     app[CACHE] = cache
     app.router.add_route("*", HOOK_ROUTE, receiver.hook)
@@ -270,14 +291,22 @@ def _pooled(api_client: client.ApiClient, size: int) -> client.ApiClient:
 
 
 def create_app(
-    api_client: client.ApiClient, *, expose_metrics: bool = True, workers: int = WORKERS
+    api_client: client.ApiClient,
+    *,
+    expose_metrics: bool = True,
+    workers: int = WORKERS,
+    deadline: float = DEADLINE,
 ) -> web.Application:
     """The receiver backed by the cluster: its watches start and stop with the app."""
     cache = ResourceCache()
     executor = ThreadPoolExecutor(workers, thread_name_prefix="kiln-webhook")
     creates_client = _pooled(api_client, workers)
     app = make_app(
-        cache, KubeCreator(creates_client, executor), executor=executor, expose_metrics=expose_metrics
+        cache,
+        KubeCreator(creates_client, executor),
+        executor=executor,
+        expose_metrics=expose_metrics,
+        deadline=deadline,
     )
     watches = Watches(api_client, cache)
 
@@ -309,7 +338,13 @@ class JsonFormatter(logging.Formatter):
 
 
 def serve(
-    kubeconfig: str | None, host: str, port: int, *, metrics_port: int | None = None, verbose: bool = False
+    kubeconfig: str | None,
+    host: str,
+    port: int,
+    *,
+    metrics_port: int | None = None,
+    verbose: bool = False,
+    deadline: float = DEADLINE,
 ) -> None:
     """Run the receiver until SIGINT/SIGTERM (`kiln webhook serve`)."""
     handler = logging.StreamHandler()
@@ -320,7 +355,7 @@ def serve(
     logging.getLogger("urllib3").setLevel(logging.INFO)
     if metrics_port is not None:
         platform_metrics.serve(metrics_port, host)
-    app = create_app(load_api_client(kubeconfig), expose_metrics=metrics_port is None)
+    app = create_app(load_api_client(kubeconfig), expose_metrics=metrics_port is None, deadline=deadline)
     log.info("webhook receiver listening", extra={"kiln": {"listen": f"{host}:{port}"}})
     web.run_app(app, host=host, port=port, access_log=None, print=None)
 

@@ -78,6 +78,7 @@ class DeliveryOutcome(enum.StrEnum):
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     NOT_READY = "not_ready"
     UNAVAILABLE = "unavailable"
+    DEADLINE = "deadline"  # the creates did not finish within the receiver's deadline
     FAILED = "failed"
     ERROR = "error"  # an unexpected exception in the receiver itself
 
@@ -127,6 +128,20 @@ def method_not_allowed(method: str) -> Reply:
 
 def too_large(limit: int) -> Reply:
     return Reply.of(413, DeliveryOutcome.TOO_LARGE, f"body larger than {limit} bytes")
+
+
+def deadline_exceeded(create: CreateRuns, seconds: float) -> Reply:
+    """The BuildRuns' creates did not finish within `seconds`, less than a code host waits for the
+    answer: the host should deliver again (a redelivery finds what was created meanwhile)."""
+    runs: list[JSON] = [{**run.to_json(create.namespace), "result": "pending"} for run in create.runs]
+    return Reply.of(
+        503,
+        DeliveryOutcome.DEADLINE,
+        f"the Kubernetes API server did not answer within {seconds:g} s; redeliver: BuildRuns created "
+        "meanwhile are found, the others created",
+        buildRuns=runs,
+        **create.report,
+    )
 
 
 def internal_error(error: BaseException) -> Reply:

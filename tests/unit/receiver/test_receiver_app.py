@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -211,3 +212,37 @@ def test_api_exception_without_status_is_unavailable() -> None:
     ):
         result = KubeCreator(client.ApiClient(), executor).create_one("ns", {"metadata": {"name": "x"}})
     assert (result.status, result.detail) == (CreateStatus.UNAVAILABLE, "connection reset by peer")
+
+
+class SlowCreator(FakeCreator):
+    """An API server that answers after `seconds`: the creates do finish, late."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self.finished = asyncio.Event()
+
+    async def create(self, namespace: str, runs: Sequence[PlannedRun]) -> dict[str, CreateResult]:
+        await asyncio.sleep(self.seconds)
+        result = await super().create(namespace, runs)
+        self.finished.set()
+        return result
+
+
+async def test_creates_slower_than_the_deadline_to_503_in_time_and_nothing_lost(push: bytes) -> None:
+    slow = SlowCreator(1.0)
+    async with TestClient(TestServer(make_app(world(), slow, deadline=0.3))) as http:
+        started = asyncio.get_running_loop().time()
+        response = await http.post(HOOK, data=push, headers=signed("github", push))
+        answered = asyncio.get_running_loop().time() - started
+        body = await response.json()
+        assert (response.status, body["outcome"]) == (503, "deadline")
+        assert response.headers["Retry-After"] == "10"
+        assert answered < slow.seconds  # answered at the deadline, not when the creates ended
+        assert sorted(run["rule"] for run in body["buildRuns"]) == ["changes", "pattern"]
+        assert {run["result"] for run in body["buildRuns"]} == {"pending"}
+        # the creates go on: a redelivery then finds the BuildRuns
+        await asyncio.wait_for(slow.finished.wait(), 5)
+        assert [run.rule for run in slow.created] == ["changes", "pattern"]
+        metrics = await (await http.get("/metrics")).text()
+        assert sample(metrics, 'kiln_webhook_requests_total{outcome="deadline",provider="github"}') >= 1
