@@ -219,6 +219,7 @@ def _webhook_serve(args: argparse.Namespace) -> int:
         metrics_port=args.metrics_port,
         verbose=args.verbose,
         deadline=args.deadline,
+        max_refs=args.max_refs,
     )
     return 0
 
@@ -412,6 +413,13 @@ def _add_webhook(sub: Any) -> None:
         metavar="SECONDS",
         help="answer every delivery within this time, 503 with Retry-After if the creates are slower "
         "(default: %(default)s; code hosts wait about 10 s)",
+    )
+    serve.add_argument(
+        "--max-refs",
+        type=int,
+        default=100,
+        metavar="N",
+        help="build at most N refs of one delivery; the answer names the rest (default: %(default)s)",
     )
     serve.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     serve.set_defaults(handler=_webhook_serve)

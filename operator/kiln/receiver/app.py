@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import json
 import logging
 import threading
@@ -48,7 +49,7 @@ from kiln.webhooks.decisions import (
     method_not_allowed,
     too_large,
 )
-from kiln.webhooks.events import JSON
+from kiln.webhooks.events import DEFAULT_MAX_REFS, JSON
 from kiln.webhooks.provider import MAX_BODY_BYTES
 
 log = logging.getLogger("kiln.webhooks")
@@ -162,11 +163,13 @@ class Receiver:
         creator: BuildRunCreator,
         executor: Executor | None,
         deadline: float = DEADLINE,
+        max_refs: int = DEFAULT_MAX_REFS,
     ) -> None:
         self._cache = cache
         self._creator = creator
         self._executor = executor
         self._deadline = deadline
+        self._max_refs = max_refs
 
     async def _answer(self, request: web.Request, started: float) -> Reply:
         if request.method != "POST":
@@ -180,10 +183,12 @@ class Receiver:
         if len(body) <= INLINE_BODY_BYTES:
             # on the loop: a hop to a worker thread costs more than the decision, and the threads'
             # fight for the GIL with the loop (5 ms switch interval) is what made answers slow
-            decision = decide(delivery, self._cache, now)
+            decision = decide(delivery, self._cache, now, max_refs=self._max_refs)
         else:
             loop = asyncio.get_running_loop()
-            decision = await loop.run_in_executor(self._executor, decide, delivery, self._cache, now)
+            decision = await loop.run_in_executor(
+                self._executor, functools.partial(decide, max_refs=self._max_refs), delivery, self._cache, now
+            )
 
         if not isinstance(decision, CreateRuns):
             return decision
@@ -269,9 +274,10 @@ def make_app(
     executor: Executor | None = None,
     expose_metrics: bool = True,
     deadline: float = DEADLINE,
+    max_refs: int = DEFAULT_MAX_REFS,
 ) -> web.Application:
     """The routes, wired to the given cache and creator (nothing is started here)."""
-    receiver = Receiver(cache, creator, executor, deadline)
+    receiver = Receiver(cache, creator, executor, deadline, max_refs)
     app = web.Application()
     app[CACHE] = cache
     app.router.add_route("*", HOOK_ROUTE, receiver.hook)
@@ -296,6 +302,7 @@ def create_app(
     expose_metrics: bool = True,
     workers: int = WORKERS,
     deadline: float = DEADLINE,
+    max_refs: int = DEFAULT_MAX_REFS,
 ) -> web.Application:
     """The receiver backed by the cluster: its watches start and stop with the app."""
     cache = ResourceCache()
@@ -307,6 +314,7 @@ def create_app(
         executor=executor,
         expose_metrics=expose_metrics,
         deadline=deadline,
+        max_refs=max_refs,
     )
     watches = Watches(api_client, cache)
 
@@ -345,6 +353,7 @@ def serve(
     metrics_port: int | None = None,
     verbose: bool = False,
     deadline: float = DEADLINE,
+    max_refs: int = DEFAULT_MAX_REFS,
 ) -> None:
     """Run the receiver until SIGINT/SIGTERM (`kiln webhook serve`)."""
     handler = logging.StreamHandler()
@@ -355,7 +364,9 @@ def serve(
     logging.getLogger("urllib3").setLevel(logging.INFO)
     if metrics_port is not None:
         platform_metrics.serve(metrics_port, host)
-    app = create_app(load_api_client(kubeconfig), expose_metrics=metrics_port is None, deadline=deadline)
+    app = create_app(
+        load_api_client(kubeconfig), expose_metrics=metrics_port is None, deadline=deadline, max_refs=max_refs
+    )
     log.info("webhook receiver listening", extra={"kiln": {"listen": f"{host}:{port}"}})
     web.run_app(app, host=host, port=port, access_log=None, print=None)
 
