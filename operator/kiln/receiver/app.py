@@ -33,6 +33,7 @@ from kiln.platform import metrics as platform_metrics
 from kiln.platform.kube import load_api_client
 from kiln.receiver import metrics
 from kiln.receiver.cache import ResourceCache
+from kiln.receiver.replay import ReplayGuard, replay_key
 from kiln.receiver.watch import Watches
 from kiln.webhooks.decisions import (
     CacheView,
@@ -47,6 +48,7 @@ from kiln.webhooks.decisions import (
     decide,
     internal_error,
     method_not_allowed,
+    replayed,
     too_large,
 )
 from kiln.webhooks.events import DEFAULT_MAX_REFS, JSON
@@ -170,6 +172,7 @@ class Receiver:
         self._executor = executor
         self._deadline = deadline
         self._max_refs = max_refs
+        self._replays = ReplayGuard()
 
     async def _answer(self, request: web.Request, started: float) -> Reply:
         if request.method != "POST":
@@ -179,8 +182,17 @@ class Receiver:
             return too_large(MAX_BODY_BYTES)
         info = request.match_info
         delivery = Delivery(info["provider"], info["tenant"], info["repository"], request.headers, body)
+        replay = replay_key(delivery, self._cache)
+        if replay is not None and self._replays.used(replay):
+            return replayed()
+        reply = await self._decide_and_create(delivery, started)
+        if replay is not None and reply.status < 300:
+            self._replays.remember(replay)  # only what was accepted: the host's retry after a 503 passes
+        return reply
+
+    async def _decide_and_create(self, delivery: Delivery, started: float) -> Reply:
         now = datetime.now(UTC)
-        if len(body) <= INLINE_BODY_BYTES:
+        if len(delivery.body) <= INLINE_BODY_BYTES:
             # on the loop: a hop to a worker thread costs more than the decision, and the threads'
             # fight for the GIL with the loop (5 ms switch interval) is what made answers slow
             decision = decide(delivery, self._cache, now, max_refs=self._max_refs)

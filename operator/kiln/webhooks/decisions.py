@@ -130,6 +130,17 @@ def too_large(limit: int) -> Reply:
     return Reply.of(413, DeliveryOutcome.TOO_LARGE, f"body larger than {limit} bytes")
 
 
+def replayed() -> Reply:
+    """A Gitee signature-mode token this receiver accepted before: Gitee signs only the timestamp,
+    so a second use is a replay (of possibly another body)."""
+    return Reply.of(
+        401,
+        DeliveryOutcome.UNAUTHORIZED,
+        "this X-Gitee-Timestamp and X-Gitee-Token were accepted already: Gitee signs only the timestamp, "
+        "so a second use is refused as a replay (a delivery that failed may be sent again)",
+    )
+
+
 def deadline_exceeded(create: CreateRuns, seconds: float) -> Reply:
     """The BuildRuns' creates did not finish within `seconds`, less than a code host waits for the
     answer: the host should deliver again (a redelivery finds what was created meanwhile)."""

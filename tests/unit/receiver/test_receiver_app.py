@@ -18,7 +18,7 @@ from kiln.receiver.app import JsonFormatter, KubeCreator, ServerThread, make_app
 from kiln.receiver.cache import ResourceCache
 from kiln.webhooks import MAX_BODY_BYTES
 from kiln.webhooks.decisions import CreateResult, CreateStatus, PlannedRun
-from tests.unit.webhooks.objects import EXPECTED_TAGS, signed, world
+from tests.unit.webhooks.objects import EXPECTED_TAGS, SECRET, signed, world
 
 HOOK = "/hooks/github/acme/app"
 
@@ -246,3 +246,53 @@ async def test_creates_slower_than_the_deadline_to_503_in_time_and_nothing_lost(
         assert [run.rule for run in slow.created] == ["changes", "pattern"]
         metrics = await (await http.get("/metrics")).text()
         assert sample(metrics, 'kiln_webhook_requests_total{outcome="deadline",provider="github"}') >= 1
+
+
+GITEE_URL = "https://gitee.com/kit101/drone-yml-test.git"
+
+
+def gitee_world(mode: str) -> ResourceCache:
+    from tests.unit.webhooks.objects import build_rule
+
+    return world(
+        rules=(build_rule("feat", branch="feat-2-1"),), provider="gitee", url=GITEE_URL, gitee_mode=mode
+    )
+
+
+async def test_a_gitee_signature_used_twice_is_a_replay_unless_the_first_use_failed(
+    shared_payload: Callable[[str], bytes],
+) -> None:
+    from kiln.api.constants import GiteeMode
+    from kiln.webhooks import GiteeSecret
+
+    body = shared_payload("gitee-push.json")
+    headers = signed("gitee", body, GiteeSecret(SECRET, GiteeMode.SIGNATURE))
+    hook = "/hooks/gitee/acme/app"
+    failing = FakeCreator(CreateStatus.UNAVAILABLE)
+    async with TestClient(TestServer(make_app(gitee_world("signature"), failing))) as http:
+        # the API server is down: 503, and the host's retry with the same token is let through
+        assert (await http.post(hook, data=body, headers=headers)).status == 503
+        assert (await http.post(hook, data=body, headers=headers)).status == 503
+    creator = FakeCreator()
+    async with TestClient(TestServer(make_app(gitee_world("signature"), creator))) as http:
+        assert (await http.post(hook, data=body, headers=headers)).status == 202
+        again = await http.post(hook, data=b'{"forged": "body"}', headers=headers)
+        assert again.status == 401
+        assert "refused as a replay" in (await again.json())["reason"]
+        assert len(creator.created) == 1
+        fresh = signed("gitee", body, GiteeSecret(SECRET, GiteeMode.SIGNATURE))  # a new timestamp
+        assert (await http.post(hook, data=body, headers=fresh)).status in (200, 202)
+
+
+async def test_a_gitee_password_is_the_same_every_time_and_no_replay(
+    shared_payload: Callable[[str], bytes],
+) -> None:
+    from kiln.webhooks import GiteeSecret
+
+    body = shared_payload("gitee-push.json")
+    headers = signed("gitee", body, GiteeSecret(SECRET))
+    async with TestClient(TestServer(make_app(gitee_world("password"), FakeCreator()))) as http:
+        assert (await http.post("/hooks/gitee/acme/app", data=body, headers=headers)).status == 202
+        assert (
+            await http.post("/hooks/gitee/acme/app", data=body, headers=headers)
+        ).status == 202  # not refused (the API server would answer it as a duplicate)
