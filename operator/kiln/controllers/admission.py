@@ -3,7 +3,6 @@ no CEL), plus "Repositories, BuildRules and BuildRuns live only in a tenant's na
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -82,41 +81,8 @@ def _trigger_problems(body: kopf.Body, username: str | None, memo: Runtime) -> l
     return trigger_problems(run, rule, username, memo.settings.push_trigger_users)
 
 
-def _check(
-    info: KindInfo,
-    body: kopf.Body,
-    old: kopf.Body | None,
-    namespace: str | None,
-    tenant_namespaces: kopf.Index[str, str],
-    memo: Runtime,
-    username: str | None,
-) -> None:
-    problems = _problems(
-        info, body, old, lambda: _in_tenant_namespace(namespace, tenant_namespaces, memo.kube)
-    )
-    if not problems and info is BUILD_RUN and old is None:
-        problems = _trigger_problems(body, username, memo)
-    if problems:
-        raise kopf.AdmissionError(
-            f"{info.kind} {body.get('metadata', {}).get('name', '')}: {format_problems(problems)}"
-        )
-
-
-def _needs_lookup(
-    info: KindInfo, body: kopf.Body, old: kopf.Body | None, namespace: str | None, known: kopf.Index[str, str]
-) -> bool:
-    """Whether checking the object reads the API server: a namespace the index has not seen, or the
-    BuildRule of a Manual BuildRun. Everything else is checked on kopf's loop, without a thread."""
-    if old is not None:
-        return False
-    if info is not NAMESPACE and namespace not in known:
-        return True
-    trigger = ((body.get("spec") or {}).get("trigger") or {}).get("type")
-    return info is BUILD_RUN and trigger == TriggerType.MANUAL
-
-
 def _register(info: KindInfo) -> None:
-    async def handler(
+    def handler(
         body: kopf.Body,
         old: kopf.Body | None,
         operation: str | None,
@@ -129,14 +95,18 @@ def _register(info: KindInfo) -> None:
         # a deletion-pending object may still be patched (finalizers, status): never block that
         if body.get("metadata", {}).get("deletionTimestamp"):
             return
-        previous = old if operation == "UPDATE" else None
-        args = (info, body, previous, namespace, tenant_namespaces, memo, (userinfo or {}).get("username"))
-        # a sync handler would wait for one of kopf's threads, and for the GIL, behind every other
-        # handler: admission answers the API server, which waits at most TIMEOUT_SECONDS
-        if _needs_lookup(info, body, previous, namespace, tenant_namespaces):
-            await asyncio.to_thread(_check, *args)
-        else:
-            _check(*args)
+        problems = _problems(
+            info,
+            body,
+            old if operation == "UPDATE" else None,
+            lambda: _in_tenant_namespace(namespace, tenant_namespaces, memo.kube),
+        )
+        if not problems and info is BUILD_RUN and operation == "CREATE":
+            problems = _trigger_problems(body, (userinfo or {}).get("username"), memo)
+        if problems:
+            raise kopf.AdmissionError(
+                f"{info.kind} {body.get('metadata', {}).get('name', '')}: {format_problems(problems)}"
+            )
 
     kopf.on.validate(GROUP, VERSION, info.plural, id=handler_id(info), operations=["CREATE", "UPDATE"])(
         handler
