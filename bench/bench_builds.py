@@ -36,6 +36,9 @@ from kubernetes import client
 from bench_webhook import (
     PAYLOAD,
     ROOT,
+    SECRET,
+    Tenant,
+    apply_crds,
     control_plane,
     free_port,
     kube_config,
@@ -46,7 +49,6 @@ from bench_webhook import (
 from kiln.api.constants import BUILD_RUN, GROUP, LABEL_BUILD_RUN, LABEL_NAMESPACE, VERSION
 from kiln.webhooks import SharedSecret, sign
 
-SECRET = "bench-secret"
 TENANTS = 4
 RATE = 20  # pushes per second
 SECONDS = float(os.environ.get("KILN_BENCH_SECONDS", "180"))
@@ -99,47 +101,6 @@ def follow(list_call: Any, watched: Watched, stop: threading.Event, *args: Any, 
             time.sleep(0.5)
         finally:
             stream.stop()
-
-
-def tenant_objects(name: str) -> list[dict[str, Any]]:
-    ns = f"kiln-{name}"
-    return [
-        {
-            "apiVersion": "kiln.dev/v1alpha1",
-            "kind": "Namespace",
-            "metadata": {"name": name},
-            # one build at a time: the Jobs wait for the slot, so the node stays out of the figures
-            "spec": {"registry": {"server": "127.0.0.1:5000"}, "quota": {"maxConcurrentBuilds": 1}},
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "app-webhook", "namespace": ns},
-            "stringData": {"token": SECRET},
-        },
-        {
-            "apiVersion": "kiln.dev/v1alpha1",
-            "kind": "Repository",
-            "metadata": {"name": "app", "namespace": ns},
-            "spec": {
-                "source": {
-                    "provider": "github",
-                    "url": "https://github.com/baxterthehacker/public-repo.git",
-                    "webhook": {"autoRegister": False},
-                }
-            },
-        },
-        {
-            "apiVersion": "kiln.dev/v1alpha1",
-            "kind": "BuildRule",
-            "metadata": {"name": "changes", "namespace": ns},
-            "spec": {
-                "repository": "app",
-                "source": {"type": "Branch", "name": "changes"},
-                "tags": [{"tag": "latest"}],
-            },
-        },
-    ]
 
 
 def rss_mib(pid: int) -> float:
@@ -233,43 +194,18 @@ def main() -> None:
     body = json.dumps(body_doc).encode()
     with control_plane() as (kubeconfig, kubectl_path):
         kubectl = [kubectl_path, "--kubeconfig", kubeconfig]
-        subprocess.run([*kubectl, "apply", "-f", str(ROOT / "crds")], check=True, capture_output=True)
-        subprocess.run(
-            [*kubectl, "wait", "--for=condition=Established", "--timeout=60s", "-f", str(ROOT / "crds")],
-            check=True,
-            capture_output=True,
-        )
+        apply_crds(kubectl, without_admission=False)
         api_client = kube_config.new_client_from_config(config_file=kubeconfig)
         custom, batch = client.CustomObjectsApi(api_client), client.BatchV1Api(api_client)
-        names = [f"bench-{uuid.uuid4().hex[:6]}" for _ in range(TENANTS)]
+        # one build at a time each: the Jobs wait for the slot, so the node stays out of the figures
+        tenants = [Tenant(kubectl, quota={"maxConcurrentBuilds": 1}) for _ in range(TENANTS)]
+        names = [t.name for t in tenants]
         runs, jobs, stop = Watched(), Watched(), threading.Event()
         rss: dict[str, float] = {}
         try:
             with operator(kubeconfig) as (proc, url):
-                for name in names:
-                    objs = tenant_objects(name)
-                    subprocess.run(
-                        [*kubectl, "apply", "-f", "-"],
-                        input=json.dumps(objs[0]),
-                        check=True,
-                        capture_output=True,
-                        text=True,
-                    )
-                    deadline = time.monotonic() + 60
-                    while subprocess.run(
-                        [*kubectl, "get", "namespace", f"kiln-{name}"], capture_output=True
-                    ).returncode:
-                        if time.monotonic() > deadline:
-                            raise RuntimeError(f"the operator made no namespace for {name}")
-                        time.sleep(0.2)
-                    for obj in objs[1:]:
-                        subprocess.run(
-                            [*kubectl, "apply", "-f", "-"],
-                            input=json.dumps(obj),
-                            check=True,
-                            capture_output=True,
-                            text=True,
-                        )
+                for tenant in tenants:
+                    tenant.create()
                 watchers = [
                     threading.Thread(
                         target=follow,
@@ -319,11 +255,8 @@ def main() -> None:
                     )
         finally:
             stop.set()
-            for name in names:
-                subprocess.run(
-                    [*kubectl, "delete", "kilnnamespace", name, "--ignore-not-found", "--wait=false"],
-                    capture_output=True,
-                )
+            for tenant in tenants:
+                tenant.delete()
             api_client.close()
     to_run = [runs.seen[n] - t for n, t in pushes.sent.items() if n in runs.seen]
     to_job = [jobs.seen[n] - t for n, t in pushes.sent.items() if n in jobs.seen]

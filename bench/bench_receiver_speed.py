@@ -21,7 +21,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from bench_webhook import PAYLOAD, ROOT, SECRET, Tenant, control_plane, free_port, process
+from bench_webhook import PAYLOAD, ROOT, SECRET, Tenant, apply_crds, control_plane, free_port, process
 from kiln.webhooks import SharedSecret, sign
 
 CONNECTIONS = 16
@@ -64,18 +64,7 @@ def main() -> None:
     body = PAYLOAD.read_bytes()
     with control_plane() as (kubeconfig, kubectl_path), tempfile.TemporaryDirectory() as tmp:
         kubectl = [kubectl_path, "--kubeconfig", kubeconfig]
-        subprocess.run([*kubectl, "apply", "-f", str(ROOT / "crds")], check=True, capture_output=True)
-        subprocess.run(
-            [*kubectl, "wait", "--for=condition=Established", "--timeout=60s", "-f", str(ROOT / "crds")],
-            check=True,
-            capture_output=True,
-        )
-        # no operator runs here: its admission webhook, if registered, would refuse the tenant's objects
-        subprocess.run(
-            [*kubectl, "delete", "validatingwebhookconfiguration", "validate.kiln.dev", "--ignore-not-found"],
-            check=True,
-            capture_output=True,
-        )
+        apply_crds(kubectl, without_admission=True)  # no operator runs here
         tenant = Tenant(kubectl)
         tenant.create()  # its rule builds `changes`: re-pointed below to a branch no push names
         tenant.run(

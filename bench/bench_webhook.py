@@ -69,6 +69,23 @@ def control_plane() -> Iterator[tuple[str, str]]:
             hack("control-plane.sh", "stop")
 
 
+def apply_crds(kubectl: list[str], *, without_admission: bool) -> None:
+    """crds/ applied and Established; `without_admission`: the admission webhook configuration
+    deleted (no operator runs to answer it; an operator started later puts it back)."""
+    subprocess.run([*kubectl, "apply", "-f", str(ROOT / "crds")], check=True, capture_output=True)
+    subprocess.run(
+        [*kubectl, "wait", "--for=condition=Established", "--timeout=60s", "-f", str(ROOT / "crds")],
+        check=True,
+        capture_output=True,
+    )
+    if without_admission:
+        subprocess.run(
+            [*kubectl, "delete", "validatingwebhookconfiguration", "validate.kiln.dev", "--ignore-not-found"],
+            check=True,
+            capture_output=True,
+        )
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -101,6 +118,7 @@ def process(args: list[str], ready_url: str) -> Iterator[None]:
 class Tenant:
     kubectl: list[str]
     name: str = field(default_factory=lambda: f"bench-{uuid.uuid4().hex[:6]}")
+    quota: dict[str, Any] | None = None  # the Kiln Namespace's spec.quota
 
     @property
     def namespace(self) -> str:
@@ -123,7 +141,11 @@ class Tenant:
                 "apiVersion": "kiln.dev/v1alpha1",
                 "kind": "Namespace",
                 "metadata": {"name": self.name},
-                "spec": {"kubernetesNamespace": ns, "registry": {"server": "127.0.0.1:5000"}},
+                "spec": {
+                    "kubernetesNamespace": ns,
+                    "registry": {"server": "127.0.0.1:5000"},
+                    **({"quota": self.quota} if self.quota else {}),
+                },
             },
             {
                 "apiVersion": "v1",
@@ -333,19 +355,7 @@ def main() -> None:
     body = PAYLOAD.read_bytes()
     with control_plane() as (kubeconfig, kubectl_path):
         kubectl = [kubectl_path, "--kubeconfig", kubeconfig]
-        subprocess.run([*kubectl, "apply", "-f", str(ROOT / "crds")], check=True, capture_output=True)
-        subprocess.run(
-            [*kubectl, "wait", "--for=condition=Established", "--timeout=60s", "-f", str(ROOT / "crds")],
-            check=True,
-            capture_output=True,
-        )
-        # Without the operator listening, its admission webhook would refuse every BuildRun
-        # (the operator recreates it when it starts).
-        subprocess.run(
-            [*kubectl, "delete", "validatingwebhookconfiguration", "validate.kiln.dev", "--ignore-not-found"],
-            check=True,
-            capture_output=True,
-        )
+        apply_crds(kubectl, without_admission=True)
         tenant = Tenant(kubectl)
         tenant.create()
         api_client = kube_config.new_client_from_config(config_file=kubeconfig)
