@@ -82,6 +82,9 @@ def _unusable_char(char: str) -> str | None:
     return None
 
 
+_PRINTABLE_ASCII = re.compile(r"[!-~]+")
+
+
 def ref_name_problem(name: str) -> str | None:
     """Why `name` is not a valid short branch/tag name (git check-ref-format rules, plus control,
     bidirectional and whitespace characters of any script), or None."""
@@ -89,9 +92,11 @@ def ref_name_problem(name: str) -> str | None:
         return "it is empty"
     if name.startswith("refs/"):
         return f"give the short name (such as 'main'), not the full ref {name!r}"
-    unusable = next((reason for reason in map(_unusable_char, name) if reason is not None), None)
-    if unusable is not None:
-        return f"it contains {unusable}"
+    # printable ASCII (no space) holds no control, bidi or whitespace character: skip the per-character look
+    if not _PRINTABLE_ASCII.fullmatch(name):
+        unusable = next((reason for reason in map(_unusable_char, name) if reason is not None), None)
+        if unusable is not None:
+            return f"it contains {unusable}"
     bad = next((c for c in name if c in _GIT_FORBIDDEN), None)
     if bad is not None:
         hint = "; to select refs by a regular expression use spec.source.pattern" if bad in "?*[^" else ""
