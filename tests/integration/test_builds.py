@@ -250,8 +250,11 @@ def test_push_to_image_with_a_digest_per_tag_progress_and_an_archived_log(env: B
         lambda: env.events(name) == expected_events, what=f"Events {expected_events}, not {env.events(name)}"
     )
     assert status.get("progress") is None  # a finished build shows no progress
-    # the archive outlives the Job and its Pod
-    assert status["logs"]["archive"] == f"configmaps/{name}-log"
+    # the archive (written after the final status) outlives the Job and its Pod
+    archive = eventually(
+        lambda: (env.build_run(name)["status"].get("logs") or {}).get("archive"), what="the log archived"
+    )
+    assert archive == f"configmaps/{name}-log"
     env.cluster.kubectl(
         "delete", "job", name, "-n", env.namespace, "--cascade=foreground", "--wait=true", timeout=120
     )
