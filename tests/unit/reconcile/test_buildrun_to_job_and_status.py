@@ -51,11 +51,13 @@ def test_buildrun_to_one_job_and_a_pending_status() -> None:
     )
     job = kube.get("batch/v1", "Job", "release-d4ef3dc", NS)
     assert job is not None and job["metadata"]["ownerReferences"][0]["uid"] == "run-uid"
-    assert [w for w in kube.writes if w[0] == "create"] == [("create", ("Job", NS, "release-d4ef3dc"))]
+    assert [w for w in kube.writes if w[0] == "create"] == [("create", "Job", "release-d4ef3dc")]
     # a second start (a restart) adopts the Job: still one
     again = start(kube, Settings(), {**run, "status": fields})
     assert again["jobName"] == "release-d4ef3dc"
-    assert [w for w in kube.writes if w[0] == "create"] == [("create", ("Job", NS, "release-d4ef3dc"))]
+    # its create was answered 409 and the Job found is the same one
+    assert [j["metadata"]["uid"] for j in kube.list("batch/v1", "Job", NS)] == [job["metadata"]["uid"]]
+    assert ("apply", "Job", "release-d4ef3dc") not in kube.writes
 
 
 def test_what_the_buildrun_names_missing_or_invalid_to_a_reason() -> None:

@@ -5,9 +5,7 @@ and defaults what it stores as the API server does."""
 from __future__ import annotations
 
 import base64
-import copy
 import logging
-from collections.abc import Callable
 from typing import Any, cast
 
 import pytest
@@ -18,113 +16,17 @@ from kiln.platform import certs
 from kiln.platform.kube import Kube
 from kiln.platform.settings import Settings
 from kiln.reconcile.admission import WEBHOOK_TLS_SECRET, ensure_webhook_configuration, ensure_webhook_tls
+from tests.unit.reconcile.fake_kube import FakeKube as BaseFakeKube
 
 API = "admissionregistration.k8s.io/v1"
 KIND = "ValidatingWebhookConfiguration"
 CA = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nours\n").decode()
 URL = "https://127.0.0.1:9443"
 SERVICE = ("kiln-system", "kiln-operator", 443)
-Key = tuple[str, str, str | None, str]
 
 
-def _merge(target: dict[str, Any], patch: dict[str, Any]) -> None:
-    """RFC 7386 JSON merge patch: maps merged, lists and scalars replaced, null removes."""
-    for key, value in patch.items():
-        if value is None:
-            target.pop(key, None)
-        elif isinstance(value, dict) and isinstance(target.get(key), dict):
-            _merge(target[key], value)
-        else:
-            target[key] = copy.deepcopy(value)
-
-
-def _served(obj: dict[str, Any]) -> dict[str, Any]:
-    """What the API server defaults in a webhook configuration (v1)."""
-    for hook in obj.get("webhooks") or ():
-        hook.setdefault("failurePolicy", "Fail")
-        hook.setdefault("matchPolicy", "Equivalent")
-        hook.setdefault("timeoutSeconds", 10)
-        hook.setdefault("namespaceSelector", {})
-        hook.setdefault("objectSelector", {})
-        service = hook.get("clientConfig", {}).get("service")
-        if service is not None:
-            service.setdefault("port", 443)
-    return obj
-
-
-class FakeKube:
-    """get, create, merge_patch and merge_patch_at of Kube over a dict; every write is recorded."""
-
-    def __init__(self) -> None:
-        self.objects: dict[Key, dict[str, Any]] = {}
-        self.writes: list[tuple[str, str, str]] = []
-        self._version = 0
-        # (kind, what): `what` is called once before the next write of that kind, as another writer
-        # getting there first
-        self.before_write: tuple[str, Callable[[], None]] | None = None
-
-    def _key(self, api_version: str, kind: str, name: str, namespace: str | None) -> Key:
-        return (api_version, kind, namespace, name)
-
-    def _store(self, key: Key, obj: dict[str, Any]) -> dict[str, Any]:
-        self._version += 1
-        obj["metadata"]["resourceVersion"] = str(self._version)
-        self.objects[key] = _served(obj)
-        return copy.deepcopy(obj)
-
-    def _race(self, kind: str) -> None:
-        if self.before_write is not None and self.before_write[0] == kind:
-            hook, self.before_write = self.before_write[1], None
-            hook()
-
-    def put(self, obj: dict[str, Any]) -> None:
-        """An object written by someone else (the install, another replica)."""
-        meta = obj["metadata"]
-        self._store(self._key(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace")), obj)
-
-    def get(
-        self, api_version: str, kind: str, name: str, namespace: str | None = None
-    ) -> dict[str, Any] | None:
-        found = self.objects.get(self._key(api_version, kind, name, namespace))
-        return copy.deepcopy(found)
-
-    def create(self, manifest: dict[str, Any]) -> dict[str, Any] | None:
-        self._race(manifest["kind"])
-        meta = manifest["metadata"]
-        key = self._key(manifest["apiVersion"], manifest["kind"], meta["name"], meta.get("namespace"))
-        self.writes.append(("create", manifest["kind"], meta["name"]))
-        if key in self.objects:
-            return None
-        return self._store(key, copy.deepcopy(manifest))
-
-    def merge_patch(
-        self, api_version: str, kind: str, name: str, namespace: str | None, patch: dict[str, Any]
-    ) -> dict[str, Any]:
-        self._race(kind)
-        key = self._key(api_version, kind, name, namespace)
-        self.writes.append(("merge_patch", kind, name))
-        obj = copy.deepcopy(self.objects[key])
-        _merge(obj, patch)
-        return self._store(key, obj)
-
-    def merge_patch_at(
-        self,
-        api_version: str,
-        kind: str,
-        name: str,
-        namespace: str | None,
-        resource_version: str,
-        patch: dict[str, Any],
-    ) -> dict[str, Any] | None:
-        self._race(kind)
-        key = self._key(api_version, kind, name, namespace)
-        self.writes.append(("merge_patch_at", kind, name))
-        current = self.objects.get(key)
-        if current is None or current["metadata"]["resourceVersion"] != resource_version:
-            return None  # 404 or 409
-        obj = copy.deepcopy(current)
-        _merge(obj, patch)
-        return self._store(key, obj)
+class FakeKube(BaseFakeKube):
+    """The shared fake, with the configuration at hand."""
 
     def configuration(self) -> dict[str, Any]:
         found = self.get(API, KIND, CONFIGURATION_NAME)
