@@ -131,10 +131,16 @@ class _Runs:
 _RUNS = _Runs()
 
 
-def _write(memo: Runtime, body: Mapping[str, Any], fields: dict[str, Any]) -> None:
+def _write(
+    memo: Runtime, body: Mapping[str, Any], fields: dict[str, Any], patch: kopf.Patch | None = None
+) -> None:
     """Write status fields of a BuildRun, under its lock: never over a finished status, and never
     the same twice. A build that these fields end gets its Event, its metrics and its log archive
-    (after the status: the status never waits for the archive)."""
+    (after the status: the status never waits for the archive).
+
+    With `patch` (a change handler's), fields that do not end the build go into kopf's own status
+    patch, which it sends when the handler returns: one write per started build, not two. An end
+    is written at once, as it marks the build finished in this process."""
     meta = body["metadata"]
     uid, status = str(meta["uid"]), body.get("status") or {}
     with _RUNS.lock(uid):
@@ -142,7 +148,10 @@ def _write(memo: Runtime, body: Mapping[str, Any], fields: dict[str, Any]) -> No
             return
         if all(status.get(k) == v for k, v in fields.items()):
             return
-        memo.kube.patch_status(API_VERSION, BUILD_RUN.kind, meta["name"], meta["namespace"], fields)
+        if patch is not None and fields.get("phase") not in FINISHED:
+            patch.setdefault("status", {}).update(fields)
+        else:
+            memo.kube.patch_status(API_VERSION, BUILD_RUN.kind, meta["name"], meta["namespace"], fields)
         if fields.get("jobName") and not status.get("jobName"):
             kopf.event(
                 dict(body), type="Normal", reason="Started", message=f"Job {fields['jobName']} created"
@@ -200,6 +209,7 @@ def buildrun_start(
     build_rules: Objects,
     repositories: Objects,
     tenants: kopf.Index[str, Tenant],
+    patch: kopf.Patch,
     **_: Any,
 ) -> None:
     if _finished(status):
@@ -209,7 +219,7 @@ def buildrun_start(
         _write(memo, body, cancelled_fields(status.get("conditions")))
         return
     lookup = IndexLookup(build_rules, repositories, tenants, ClusterLookup(memo.kube, memo.settings))
-    _write(memo, body, start(memo.kube, memo.settings, body, lookup))
+    _write(memo, body, start(memo.kube, memo.settings, body, lookup), patch)
 
 
 @kopf.on.update(GROUP, VERSION, BUILD_RUN.plural, field="spec.cancel")
