@@ -63,7 +63,10 @@ def _indexed(group: str, version: str, plural: str, id: str, *, by_build_run: bo
     """An index of `plural`'s bodies by (namespace, name), or by (namespace, the BuildRun's name)
     for the objects of builds (only those labelled with one)."""
 
-    def index(namespace: str, name: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[RunKey, Any]:
+    # async: kopf runs a sync function in its thread pool, and the hop costs more than the function
+    async def index(
+        namespace: str, name: str, labels: kopf.Labels, body: kopf.Body, **_: Any
+    ) -> dict[RunKey, Any]:
         return {(namespace, labels[LABEL_BUILD_RUN] if by_build_run else name): dict(body)}
 
     labels = {LABEL_BUILD_RUN: kopf.PRESENT} if by_build_run else None
@@ -183,11 +186,12 @@ def _archive(memo: Runtime, body: Mapping[str, Any], pod: Mapping[str, Any] | No
 
 
 @kopf.on.event(GROUP, VERSION, BUILD_RUN.plural)
-def buildrun_running(
+async def buildrun_running(
     type: str | None, body: kopf.Body, namespace: str, name: str, memo: Runtime, **_: Any
 ) -> None:
     """Keep `kiln_builds_running` in line with the BuildRuns' phases; drop a progress the follower
-    wrote just as the build ended (a finished build shows none)."""
+    wrote just as the build ended (a finished build shows none). In the loop: every BuildRun event
+    comes here, and only the rare write goes to a thread."""
     status = body.get("status") or {}
     metrics.RUNNING.track(
         (namespace, name),
@@ -196,7 +200,9 @@ def buildrun_running(
         type != "DELETED" and status.get("phase") == "Running",
     )
     if type != "DELETED" and _finished(status) and status.get("progress") is not None:
-        memo.kube.patch_status(API_VERSION, BUILD_RUN.kind, name, namespace, {"progress": None})
+        await asyncio.to_thread(
+            memo.kube.patch_status, API_VERSION, BUILD_RUN.kind, name, namespace, {"progress": None}
+        )
 
 
 @kopf.on.resume(GROUP, VERSION, BUILD_RUN.plural)
@@ -235,7 +241,13 @@ def _controlled(objects: Iterable[dict[str, Any]], owner: Mapping[str, Any] | No
     return dict(found) if found is not None else None
 
 
-def _build_object_event(
+def _settle_build(memo: Runtime, run: dict[str, Any], fields: dict[str, Any], pod: Any) -> None:
+    _write(memo, run, fields)
+    if fields.get("phase") in FINISHED:
+        _archive(memo, run, pod)
+
+
+async def _build_object_event(
     namespace: str,
     labels: kopf.Labels,
     memo: Runtime,
@@ -244,19 +256,21 @@ def _build_object_event(
     build_runs: Objects,
     **_: Any,
 ) -> None:
-    """A build's Job or Pod changed: bring its BuildRun's status in line (a write only on a change)."""
+    """A build's Job or Pod changed: bring its BuildRun's status in line (a write only on a change).
+    The status is worked out in the loop, from the indexes; only a write goes to a thread."""
     key = (namespace, labels[LABEL_BUILD_RUN])
     run = newest(build_runs.get(key, []))
     if run is None or _finished(run.get("status")) or (run.get("spec") or {}).get("cancel"):
         return  # a finished build's status is final; a cancelled one's is the cancel handler's
-    if not (run.get("status") or {}).get("jobName") or _RUNS.finished(str(run["metadata"]["uid"])):
+    status = run.get("status") or {}
+    if not status.get("jobName") or _RUNS.finished(str(run["metadata"]["uid"])):
         return  # the start handler reads the Job itself; a finished build is done with
     job = _controlled(build_jobs.get(key, []), run)
     pod = _controlled(build_pods.get(key, []), job)
     fields = settle(run, job, pod)
-    _write(memo, run, fields)
-    if fields.get("phase") in FINISHED:
-        _archive(memo, run, pod)
+    if all(status.get(k) == v for k, v in fields.items()):
+        return  # nothing new (most events): no thread, no write
+    await asyncio.to_thread(_settle_build, memo, dict(run), fields, pod)
 
 
 for _group, _plural in (("batch", "jobs"), ("", "pods")):
