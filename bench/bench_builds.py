@@ -90,7 +90,7 @@ def follow(list_call: Any, watched: Watched, stop: threading.Event, *args: Any, 
         stream = kube_watch.Watch()
         try:
             for event in stream.stream(
-                list_call, *args, resource_version=version, timeout_seconds=60, **kwargs
+                list_call, *args, resource_version=version, timeout_seconds=60, deserialize=False, **kwargs
             ):
                 if stop.is_set():
                     break
