@@ -27,7 +27,11 @@ BUILD_RUN: dict[str, Any] = {
         },
         "managedFields": [{"manager": "kiln-webhook", "fieldsV1": {"f:spec": {}}}],
     },
-    "spec": {"rule": "main", "source": {"commit": "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c"}, "cancel": False},
+    "spec": {
+        "rule": "main",
+        "source": {"commit": "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c"},
+        "cancel": False,
+    },
     "status": {
         "phase": "Pending",
         "jobName": "main-0d1a26e",
