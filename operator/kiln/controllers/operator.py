@@ -37,8 +37,9 @@ class LeanDiffBaseStorage(kopf.StatusDiffBaseStorage):
         lean: dict[str, Any] = {k: v for k, v in body.items() if k not in ("metadata", "status")}
         meta = body.get("metadata") or {}
         lean["metadata"] = {k: meta[k] for k in ("labels", "annotations") if k in meta}
-        for stanza in {_top(field) for field in extra} & {"metadata", "status"}:
-            if stanza in body:
+        watched = {_top(field) for field in extra}
+        for stanza in ("metadata", "status"):
+            if stanza in watched and stanza in body:
                 lean[stanza] = body[stanza]  # a field handlers watch is picked from it whole
         return super().build(body=kopf.Body(lean), extra_fields=extra)
 
