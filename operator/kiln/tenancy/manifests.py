@@ -73,12 +73,60 @@ def owned(manifest: Manifest, owner: Manifest) -> Manifest:
     return {**manifest, "metadata": {**manifest["metadata"], "ownerReferences": [owner]}}
 
 
-def in_shape(actual: Any, desired: Any) -> bool:
-    """Whether every field of `desired` is in `actual` with the same value (lists compared whole):
-    fields others own (status, tokens, defaults the API server adds) do not count as drift."""
+# maps of resource amounts in the children (ResourceQuota `hard`, LimitRange entries): the API
+# server stores each amount in its canonical form (`0.5` as `500m`, `4096Mi` as `4Gi`)
+_AMOUNT_MAPS = frozenset({"hard", "max", "min", "default", "defaultRequest"})
+_SCALE = {
+    **{s: Decimal(1024) ** (i + 1) for i, s in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi", "Ei"))},
+    **{s: Decimal(10) ** e for s, e in (("n", -9), ("u", -6), ("m", -3), ("", 0), ("k", 3), ("M", 6))},
+    **{s: Decimal(10) ** e for s, e in (("G", 9), ("T", 12), ("P", 15), ("E", 18))},
+}
+
+
+def quantity_value(text: str) -> Decimal | None:
+    """The amount a Kubernetes quantity stands for (`500m` -> 0.5, `1Gi` -> 1073741824), or None."""
+    match = re.fullmatch(
+        r"([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(?:([eE][+-]?[0-9]+)|([KMGTPE]i|[numkMGTPE])?)", text
+    )
+    if match is None:
+        return None
+    number, exponent, suffix = match.groups()
+    if exponent:
+        return Decimal(number + exponent)
+    return Decimal(number) * _SCALE[suffix or ""]
+
+
+def _same_leaf(actual: Any, desired: Any, amounts: bool) -> bool:
+    if actual == desired:
+        return True
+    if amounts and isinstance(actual, str | int) and isinstance(desired, str | int):
+        a, d = quantity_value(str(actual)), quantity_value(str(desired))
+        return a is not None and a == d
+    return False
+
+
+def in_shape(actual: Any, desired: Any, *, amounts: bool = False) -> bool:
+    """Whether every field of `desired` is in `actual` with the same value (lists compared whole,
+    resource amounts by what they stand for): fields others own (status, tokens, defaults the API
+    server adds) and the API server's spelling of an amount do not count as drift."""
     if isinstance(desired, Mapping):
-        return isinstance(actual, Mapping) and all(in_shape(actual.get(k), v) for k, v in desired.items())
-    return bool(actual == desired)
+        return isinstance(actual, Mapping) and all(
+            in_shape(actual.get(k), v, amounts=amounts or k in _AMOUNT_MAPS) for k, v in desired.items()
+        )
+    if isinstance(desired, list):
+        return (
+            isinstance(actual, list)
+            and len(actual) == len(desired)
+            and all(_same_list_item(a, d) for a, d in zip(actual, desired, strict=True))
+        )
+    return _same_leaf(actual, desired, amounts)
+
+
+def _same_list_item(actual: Any, desired: Any) -> bool:
+    # a list is atomic (Kiln's whole): an item is its desired fields, nothing more, nothing less
+    if isinstance(desired, Mapping):
+        return isinstance(actual, Mapping) and actual.keys() == desired.keys() and in_shape(actual, desired)
+    return in_shape(actual, desired)
 
 
 def owned_by(namespace_labels: dict[str, str] | None, name: str) -> bool:
@@ -155,9 +203,10 @@ def network_policy(name: str, ns: str, settings: TenantDefaults) -> Manifest:
         "spec": {
             # every pod of a tenant namespace is a build pod
             "podSelector": {},
+            # Ingress with no ingress rules: nothing may connect to a build. (No `ingress: []`: the
+            # API server stores it as absent, so every apply of it was a change, a new generation
+            # and a watch event, and the object never looked in shape: the storm of issue 12.)
             "policyTypes": ["Ingress", "Egress"],
-            # no ingress rules: nothing may connect to a build
-            "ingress": [],
             "egress": [
                 # DNS wherever the cluster's resolver is (1.20 has no namespace name label to select it by)
                 {"ports": dns_ports},
@@ -190,7 +239,13 @@ def limit_range(name: str, ns: str, quota: Quota) -> Manifest:
         "apiVersion": "v1",
         "kind": "LimitRange",
         "metadata": {"name": LIMIT_RANGE, "namespace": ns, "labels": tenant_labels(name)},
-        "spec": {"limits": [{"type": "Container", "max": per_build, "default": per_build}]},
+        # defaultRequest as the API server would default it: `limits` is an atomic list, so one it
+        # fills in differs from the one applied, and the LimitRange would never read back in shape
+        "spec": {
+            "limits": [
+                {"type": "Container", "max": per_build, "default": per_build, "defaultRequest": per_build}
+            ]
+        },
     }
 
 

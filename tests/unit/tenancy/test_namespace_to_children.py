@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from kiln.api.namespace import NamespaceSpec
@@ -37,7 +39,9 @@ def test_kubernetes_namespace_name_defaults_to_prefix() -> None:
 def test_network_policy_blocks_cluster_ranges_and_metadata_per_family() -> None:
     settings = Settings(cluster_cidrs=("10.244.0.0/16", "fd00::/8"))
     policy = manifests.network_policy("t", "ns", settings)["spec"]
-    assert policy["ingress"] == []
+    # Ingress with no ingress rules denies all ingress; an explicit `ingress: []` is stored as absent,
+    # which made every apply a change (tests/integration/test_tenant_children_apply.py)
+    assert policy["policyTypes"] == ["Ingress", "Egress"] and "ingress" not in policy
     dns, world = policy["egress"]
     assert dns == {"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}
     blocks = {b["ipBlock"]["cidr"]: b["ipBlock"].get("except") for b in world["to"]}
@@ -111,3 +115,44 @@ def test_drift_is_a_difference_in_fields_kiln_sets() -> None:
     edited = {**actual, "spec": {"limits": [{"type": "Container", "max": {"cpu": "8", "memory": "1Gi"}}]}}
     assert not manifests.in_shape(edited, desired)
     assert not manifests.in_shape({"metadata": desired["metadata"]}, desired)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("500m", Decimal("0.5")),
+        ("0.5", Decimal("0.5")),
+        ("2", Decimal(2)),
+        ("4Gi", Decimal(4 * 1024**3)),
+        ("4096Mi", Decimal(4 * 1024**3)),
+        ("1e3", Decimal(1000)),
+        ("1k", Decimal(1000)),
+        ("100u", Decimal("0.0001")),
+        ("4 Gi", None),
+        ("Gi", None),
+        ("four", None),
+    ],
+)
+def test_quantity_to_the_amount_it_stands_for(text: str, value: Decimal | None) -> None:
+    assert manifests.quantity_value(text) == value
+
+
+def test_amounts_in_the_api_servers_spelling_are_in_shape_elsewhere_strings_are_not() -> None:
+    quota = manifests.resource_quota("t", "ns", manifests.Quota(4, "0.5", "1024Mi"))
+    read = {**quota, "spec": {"hard": {"pods": "4", "limits.cpu": "2", "limits.memory": "4Gi"}}}
+    assert manifests.in_shape(read, quota)
+    more = {**quota, "spec": {"hard": {"pods": "4", "limits.cpu": "2", "limits.memory": "5Gi"}}}
+    assert not manifests.in_shape(more, quota)
+    # outside amount maps a string is a string: a label "01" is not the label "1"
+    assert not manifests.in_shape({"metadata": {"labels": {"x": "01"}}}, {"metadata": {"labels": {"x": "1"}}})
+
+
+def test_limit_range_items_compare_by_their_fields_and_amounts() -> None:
+    limits = manifests.limit_range("t", "ns", manifests.Quota(1, "0.5", "1Gi"))
+    entry = limits["spec"]["limits"][0]
+    assert entry["defaultRequest"] == entry["default"] == entry["max"]  # nothing left for the server to fill
+    canonical = {k: ({"cpu": "500m", "memory": "1Gi"} if k != "type" else v) for k, v in entry.items()}
+    assert manifests.in_shape({**limits, "spec": {"limits": [canonical]}}, limits)
+    extra = {**canonical, "min": {"cpu": "1m"}}  # an item is Kiln's whole: an added field is drift
+    assert not manifests.in_shape({**limits, "spec": {"limits": [extra]}}, limits)
+    assert not manifests.in_shape({**limits, "spec": {"limits": [canonical, canonical]}}, limits)
