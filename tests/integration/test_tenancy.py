@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -11,6 +12,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from kiln.api.constants import GROUP, LABEL_NAMESPACE, NAMESPACE, VERSION
+from kiln.tenancy.repairs import REPAIRS_PER_WINDOW
 from tests.conftest import ADMISSION_WEBHOOK, REPO, OperatorProcess
 from tests.integration.conftest import (
     OPERATOR_NAMESPACE,
@@ -364,3 +366,33 @@ def test_invalid_rule_that_predates_the_operator_is_reported_not_crashed(
     )
     assert any(e.type == "Warning" and e.reason == "InvalidRule" for e in events)
     assert operator.proc is not None and operator.proc.poll() is None  # still running
+
+
+def test_a_child_changed_over_and_over_is_put_back_at_most_ten_times_a_minute(tenants: Tenants) -> None:
+    name = tenants.create(tenant_spec())
+    eventually(lambda: tenants.ready(name), what="Ready condition")
+    core = client.CoreV1Api(tenants.cluster.api_client)
+    ns = f"kiln-{name}"
+
+    def pods() -> str:
+        return str(core.read_namespaced_resource_quota("kiln-quota", ns).spec.hard["pods"])
+
+    repaired = 0
+    for _ in range(3 * REPAIRS_PER_WINDOW):
+        core.patch_namespaced_resource_quota("kiln-quota", ns, {"spec": {"hard": {"pods": "100"}}})
+        deadline = time.monotonic() + 5
+        while pods() != "4" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if pods() != "4":
+            break
+        repaired += 1
+    # each edit is one or two events that look like drift (the quota controller's status write may
+    # come before the repair), so the budget of 10 lasts for 5 to 10 edits
+    assert REPAIRS_PER_WINDOW // 2 <= repaired <= REPAIRS_PER_WINDOW
+    selector = f"involvedObject.name={name},reason=RepairLimited"
+    warning = eventually(
+        lambda: core.list_event_for_all_namespaces(field_selector=selector).items, what="RepairLimited Event"
+    )[0]
+    assert warning.type == "Warning" and f"ResourceQuota {ns}/kiln-quota" in warning.message
+    time.sleep(2)
+    assert pods() == "100"  # left for the periodic resync

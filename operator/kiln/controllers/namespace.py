@@ -6,6 +6,8 @@ Secret and its Repositories find it; every path reconciles through `_sync`.
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import kopf
@@ -14,6 +16,7 @@ from kubernetes.client.exceptions import ApiException
 from kiln.api.constants import API_VERSION, GROUP, LABEL_NAMESPACE, NAMESPACE, REPOSITORY, VERSION
 from kiln.controllers.runtime import Runtime
 from kiln.reconcile.tenant import child_needs_repair, delete_tenant, reconcile_tenant
+from kiln.tenancy.repairs import Repair, RepairBudget
 from kiln.tenancy.tenant import Tenant
 
 RESYNC_SECONDS = 60.0
@@ -77,11 +80,32 @@ def _child_event(
     logger: Any,
     **_: Any,
 ) -> None:
-    """Drift repair: a child deleted or changed by hand is put back at once, not at the next resync."""
+    """Drift repair: a child deleted or changed by hand is put back at once, not at the next resync;
+    at most `REPAIRS_PER_WINDOW` times a minute per child (then the resync does it), with a Warning."""
     name = labels[LABEL_NAMESPACE]
-    if any(child_needs_repair(memo.kube, type, body, tenant) for tenant in tenants.get(name, [])):
+    entries: list[Tenant] = list(tenants.get(name, []))
+    if not any(child_needs_repair(memo.kube, type, body, tenant) for tenant in entries):
+        return
+    meta = body["metadata"]
+    child = (str(body.get("kind")), str(meta.get("namespace")), str(meta["name"]))
+    with _REPAIRS_LOCK:  # sync handlers run in kopf's threads
+        verdict = _REPAIRS.ask(child, time.monotonic())
+    if verdict is Repair.ALLOWED:
         _sync_by_name(name, memo, tenants, logger)
+        return
+    if verdict is Repair.LIMITED:
+        message = (
+            f"{child[0]} {child[1]}/{child[2]} was put back {_REPAIRS.limit} times within "
+            f"{_REPAIRS.window:g} s; something keeps changing it. Further repairs wait for the "
+            "periodic resync"
+        )
+        logger.warning(message)
+        for tenant in entries:
+            kopf.event(tenant.object_ref, type="Warning", reason="RepairLimited", message=message)
 
+
+_REPAIRS = RepairBudget()
+_REPAIRS_LOCK = threading.Lock()
 
 _CHILDREN = [
     ("", "v1", "namespaces"),
