@@ -6,6 +6,7 @@ Secret and its Repositories find it; every path reconciles through `_sync`.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any
@@ -20,6 +21,7 @@ from kiln.tenancy.repairs import Repair, RepairBudget
 from kiln.tenancy.tenant import Tenant
 
 RESYNC_SECONDS = 60.0
+log = logging.getLogger("kiln.tenancy")
 Tenants = kopf.Index[str, Tenant]
 
 
@@ -34,11 +36,17 @@ def tenants(name: str, body: kopf.Body, memo: Runtime, **_: Any) -> dict[str, Te
 
 
 def _sync(tenant: Tenant, memo: Runtime) -> None:
-    """Reconcile, write the status, post the Events: the one path of every handler here."""
+    """Reconcile, write the status, post the Events: the one path of every handler here. A Warning
+    is also a log line naming the Kiln Namespace (whichever object's event led here)."""
     outcome = reconcile_tenant(memo.kube, memo.settings, tenant)
     memo.kube.patch_status(API_VERSION, NAMESPACE.kind, tenant.name, None, outcome.status)
     for event in outcome.events:
         kopf.event(tenant.object_ref, type=event.type, reason=event.reason, message=event.message)
+        if event.type == "Warning":
+            ref = {**tenant.object_ref, **tenant.object_ref["metadata"]}
+            del ref["metadata"]
+            # k8s_ref: kopf's JSON lines name the object; k8s_skip: the Event above already says it
+            log.warning(f"{event.reason}: {event.message}", extra={"k8s_ref": ref, "k8s_skip": True})
 
 
 @kopf.on.resume(GROUP, VERSION, NAMESPACE.plural)

@@ -6,6 +6,7 @@ import base64
 import contextlib
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -42,6 +43,28 @@ class LeanDiffBaseStorage(kopf.StatusDiffBaseStorage):
             if stanza in watched and stanza in body:
                 lean[stanza] = body[stanza]  # a field handlers watch is picked from it whole
         return super().build(body=kopf.Body(lean), extra_fields=extra)
+
+
+class RoutineAtDebug(logging.Filter):
+    """kopf says at info that each handler succeeded and each event was processed, and aiohttp logs
+    each admission request: routine, so at debug (shown with --verbose only). Warnings and errors,
+    and Kiln's own info lines (an action taken), stay."""
+
+    ROUTINE = re.compile(
+        r"(Handler|Webhook|Activity|Timer|Daemon|Index) '[^']*' succeeded\.|\w+ is processed: \d+ succeeded; 0 failed\."
+    )
+
+    def __init__(self, verbose: bool) -> None:
+        super().__init__()
+        self.verbose = verbose
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.INFO and (
+            record.name == "aiohttp.access" or self.ROUTINE.fullmatch(record.getMessage())
+        ):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return self.verbose
+        return True
 
 
 def _top(field: kopf.FieldSpec) -> str | None:
@@ -141,6 +164,8 @@ def run(
     with tempfile.TemporaryDirectory(prefix="kiln-tls-") as tls_dir, contextlib.ExitStack() as hosted:
         _configure(runtime, Path(tls_dir), admission)
         kopf.configure(verbose=verbose, log_format=kopf.LogFormat.JSON)
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(RoutineAtDebug(verbose))
         if metrics_listen is not None:
             host, port = metrics_listen
             platform_metrics.serve(port, host)
