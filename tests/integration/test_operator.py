@@ -40,7 +40,11 @@ def test_logs_are_json_lines_routine_at_debug_warnings_naming_the_object(
 
     warnings = eventually(
         lambda: [
-            r for r in records() if r.get("severity") == "warn" and "PushSecretMissing" in str(r["message"])
+            r
+            for r in records()
+            if r.get("severity") == "warn"
+            and "PushSecretMissing" in str(r["message"])
+            and _object_name(r) == broken
         ],
         what="a warning log line",
     )
@@ -55,6 +59,11 @@ def test_logs_are_json_lines_routine_at_debug_warnings_naming_the_object(
     routine = ("' succeeded.", "is processed:", '"POST /validate', '"GET /healthz')
     noisy = [r for r in records() if r["severity"] == "info" and any(m in str(r["message"]) for m in routine)]
     assert not noisy, noisy[:3]
+
+
+def _object_name(record: dict[str, object]) -> object:
+    ref = record.get("object")
+    return ref.get("name") if isinstance(ref, dict) else None
 
 
 def _handshake(port: int, ca_pem: bytes, timeout: float = 15) -> None:
