@@ -11,19 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
 import time
 import uuid
 from collections import Counter
 
 import aiohttp
-import pytest
 from kubernetes import client
 
 from kiln.platform.kube import load_api_client
 from kiln.receiver.app import ServerThread, create_app
-from tests.conftest import OperatorProcess, _hack
+from tests.conftest import OperatorProcess
+from tests.faults.control_plane import pid_of
 from tests.faults.deliveries import HOST_TIMEOUT, Answer, post, redeliver
 from tests.integration.test_webhook_receiver import Tenant, wait_ready
 from tests.unit.webhooks.objects import (
@@ -33,13 +32,6 @@ from tests.unit.webhooks.objects import (
 RATE = 5  # pushes per second
 SECONDS = 45
 STALL_AT, STALL_SECONDS = 5, 30
-
-
-def api_server_pid() -> int:
-    match = re.search(r"kube-apiserver running \(pid (\d+)\)", _hack("control-plane.sh", "status"))
-    if match is None:
-        pytest.fail("kube-apiserver is not running", pytrace=False)
-    return int(match[1])
 
 
 def generations(env: Tenant) -> dict[str, int]:
@@ -66,7 +58,7 @@ def test_api_server_stall_under_load_to_answers_in_time_and_nothing_lost(
     operator: OperatorProcess, quiet_tenant: Tenant
 ) -> None:
     before = generations(quiet_tenant)
-    pid = api_server_pid()
+    pid = pid_of("kube-apiserver")
 
     with ServerThread(create_app(load_api_client(str(quiet_tenant.cluster.kubeconfig)))) as server:
         wait_ready(server.url)

@@ -6,20 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
 import time
 import uuid
 from collections import Counter
 
 import aiohttp
-import pytest
 from kubernetes import client
 
 from kiln.api.constants import LABEL_BUILD_RUN
 from kiln.platform.kube import load_api_client
 from kiln.receiver.app import ServerThread, create_app
-from tests.conftest import OperatorProcess, _hack
+from tests.conftest import OperatorProcess
+from tests.faults.control_plane import pid_of, start_missing
 from tests.faults.deliveries import HOST_TIMEOUT, Answer, post, redeliver
 from tests.integration.conftest import eventually
 from tests.integration.test_webhook_receiver import Tenant, wait_ready
@@ -28,13 +27,6 @@ from tests.unit.webhooks.objects import EXPECTED_TAGS
 RATE = 2  # pushes per second
 SECONDS = 30
 KILL_AT, DOWN_SECONDS = 5, 8
-
-
-def etcd_pid() -> int:
-    match = re.search(r"etcd running \(pid (\d+)\)", _hack("control-plane.sh", "status"))
-    if match is None:
-        pytest.fail("etcd is not running", pytrace=False)
-    return int(match[1])
 
 
 def test_etcd_killed_and_restarted_to_every_push_built_once(
@@ -52,11 +44,11 @@ def test_etcd_killed_and_restarted_to_every_push_built_once(
                     await asyncio.sleep(max(0.0, start + i / RATE - time.monotonic()))
                     elapsed = time.monotonic() - start
                     if not killed and elapsed >= KILL_AT:
-                        os.kill(etcd_pid(), signal.SIGKILL)
+                        os.kill(pid_of("etcd"), signal.SIGKILL)
                         killed = True
                     if killed and restart is None and elapsed >= KILL_AT + DOWN_SECONDS:
                         # `start` launches what is not running: etcd, on its data directory
-                        restart = asyncio.create_task(asyncio.to_thread(_hack, "control-plane.sh", "start"))
+                        restart = asyncio.create_task(asyncio.to_thread(start_missing))
                     delivery = str(uuid.uuid4())
                     tasks[delivery] = asyncio.create_task(post(session, url, delivery))
                 if restart is not None:
@@ -66,7 +58,7 @@ def test_etcd_killed_and_restarted_to_every_push_built_once(
         try:
             answers = asyncio.run(load())
         finally:
-            _hack("control-plane.sh", "start")  # whatever happened, etcd runs again
+            start_missing()  # whatever happened, etcd runs again
 
         statuses = Counter(a.status for a in answers.values())
         assert set(statuses) <= {202, 503}, statuses
