@@ -103,18 +103,24 @@ def server(request: pytest.FixtureRequest, origin: Origin) -> dict[str, str]:
     return env
 
 
-def clone(
-    tmp_path: Path, url: str, ref: str, commit: str, env: dict[str, str] | None = None
+def run_script(
+    tmp_path: Path, script: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    dest = tmp_path / "dest"
+    """A clone script run as the init container runs it: sh, a bare PATH, no terminal prompts."""
     return subprocess.run(
-        ["/bin/sh", "-c", clone_script(url, ref, commit, str(dest), None)],
+        ["/bin/sh", "-c", script],
         capture_output=True,
         text=True,
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GIT_TERMINAL_PROMPT": "0", **(env or {})},
         timeout=60,
         check=False,
     )
+
+
+def clone(
+    tmp_path: Path, url: str, ref: str, commit: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return run_script(tmp_path, clone_script(url, ref, commit, str(tmp_path / "dest"), None), env)
 
 
 def assert_checked_out(tmp_path: Path, result: subprocess.CompletedProcess[str], commit: str) -> Path:
@@ -289,14 +295,7 @@ def test_clone_urls_are_rewritten_to_a_mirror(tmp_path: Path, origin: Origin) ->
         None,
         rewrites=[("https://github.com/acme/", mirror)],
     )
-    result = subprocess.run(
-        ["/bin/sh", "-c", script],
-        capture_output=True,
-        text=True,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GIT_TERMINAL_PROMPT": "0"},
-        timeout=60,
-        check=False,
-    )
+    result = run_script(tmp_path, script)
     assert result.returncode == 0, result.stderr
     assert git(tmp_path / "dest", "rev-parse", "HEAD") == commits[-1]
     assert git(tmp_path / "dest", "config", "--get", f"url.{mirror}.insteadOf") == "https://github.com/acme/"
@@ -412,14 +411,7 @@ def test_the_clone_sends_the_token_to_the_repository_host_only(
         url, rewrites = f"{host}/acme/app.git", []
     script = clone_script(url, "refs/heads/main", "0" * 40, str(tmp_path / "dest"), helper, rewrites)
     assert "t0ken" not in script
-    result = subprocess.run(
-        ["/bin/sh", "-c", script],
-        capture_output=True,
-        text=True,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GIT_TERMINAL_PROMPT": "0"},
-        timeout=60,
-        check=False,
-    )
+    result = run_script(tmp_path, script)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == f"kiln: cannot fetch refs/heads/main from {url}"
     assert seen and all(path.startswith("/mirror/" if rewritten else "/acme/") for path, _ in seen)

@@ -219,3 +219,15 @@ def reply_of(decision: Decision) -> Reply:
 def create_of(decision: Decision) -> CreateRuns:
     assert isinstance(decision, CreateRuns), decision
     return decision
+
+
+def paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every path (keys and indexes) into a JSON document, for tests that cut or change one."""
+    found = [prefix] if prefix else []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            found += paths(value, (*prefix, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found += paths(value, (*prefix, index))
+    return found

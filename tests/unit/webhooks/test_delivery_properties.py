@@ -34,6 +34,7 @@ from tests.unit.webhooks.objects import (
     REPOSITORY,
     TENANT,
     build_rule,
+    paths,
     signed,
     world,
 )
@@ -109,17 +110,6 @@ def cache_for(provider: str) -> ResourceCache:
         mode = "password" if provider == "gitee" else None
         _CACHES[provider] = world(*RULES, rules=(), provider=provider, url=host.url, gitee_mode=mode)
     return _CACHES[provider]
-
-
-def paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix] if prefix else []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            found += paths(value, (*prefix, key))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            found += paths(value, (*prefix, index))
-    return found
 
 
 def mutated(document: Any, data: st.DataObject) -> Any:

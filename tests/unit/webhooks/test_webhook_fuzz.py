@@ -7,7 +7,6 @@ import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -27,6 +26,7 @@ from kiln.webhooks import (
     sign,
 )
 from kiln.webhooks.events import JSON
+from tests.unit.webhooks.objects import paths
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 SECRETS: list[tuple[str, WebhookSecret, str, list[str]]] = [
@@ -145,17 +145,6 @@ def test_signed_random_json_to_result_or_webhook_error(
         provider, body, secret, event=data.draw(st.sampled_from(events)), now=NOW, content_type=content_type
     )
     run(provider, headers, body, secret)
-
-
-def paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix] if prefix else []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            found += paths(value, (*prefix, key))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            found += paths(value, (*prefix, index))
-    return found
 
 
 @pytest.mark.parametrize(("provider", "secret", "filename", "events"), SECRETS, ids=IDS)
