@@ -59,6 +59,11 @@ def _finished(status: Any) -> bool:
     return (status or {}).get("phase") in FINISHED
 
 
+def _says_already(status: Mapping[str, Any], fields: Mapping[str, Any]) -> bool:
+    """Whether the status already holds these fields (nothing to write)."""
+    return all(status.get(k) == v for k, v in fields.items())
+
+
 def _indexed(group: str, version: str, plural: str, id: str, *, by_build_run: bool = False) -> None:
     """An index of `plural`'s bodies by (namespace, name), or by (namespace, the BuildRun's name)
     for the objects of builds (only those labelled with one)."""
@@ -149,7 +154,7 @@ def _write(
     with _RUNS.lock(uid):
         if _RUNS.finished(uid) or _finished(status):
             return
-        if all(status.get(k) == v for k, v in fields.items()):
+        if _says_already(status, fields):
             return
         if patch is not None and fields.get("phase") not in FINISHED:
             patch.setdefault("status", {}).update(fields)
@@ -268,7 +273,7 @@ async def _build_object_event(
     job = _controlled(build_jobs.get(key, []), run)
     pod = _controlled(build_pods.get(key, []), job)
     fields = settle(run, job, pod)
-    if all(status.get(k) == v for k, v in fields.items()):
+    if _says_already(status, fields):
         return  # nothing new (most events): no thread, no write
     await asyncio.to_thread(_settle_build, memo, dict(run), fields, pod)
 

@@ -102,11 +102,7 @@ def _child_event(
         _sync_by_name(name, memo, tenants, logger)
         return
     if verdict is Repair.LIMITED:
-        message = (
-            f"{child[0]} {child[1]}/{child[2]} was put back {_REPAIRS.limit} times within "
-            f"{_REPAIRS.window:g} s; something keeps changing it. Further repairs wait for the "
-            "periodic resync"
-        )
+        message = _REPAIRS.limited_message(child)
         logger.warning(message)
         for tenant in entries:
             kopf.event(tenant.object_ref, type="Warning", reason="RepairLimited", message=message)

@@ -54,6 +54,14 @@ class RepairBudget:
         self._reported[child] = now
         return Repair.LIMITED
 
+    def limited_message(self, child: ChildKey) -> str:
+        """What the Warning says when `child` is past its budget."""
+        kind, namespace, name = child
+        return (
+            f"{kind} {namespace}/{name} was put back {self.limit} times within {self.window:g} s; "
+            "something keeps changing it. Further repairs wait for the periodic resync"
+        )
+
     def _forget_beyond(self, size: int) -> None:
         while len(self._repairs) > size:
             oldest = next(iter(self._repairs))

@@ -48,3 +48,8 @@ def test_memory_is_bounded_by_forgetting_the_least_recent_children() -> None:
 def test_a_budget_that_allows_nothing_is_refused(limit: int, window: float) -> None:
     with pytest.raises(ValueError, match="limit of at least 1"):
         RepairBudget(limit=limit, window=window)
+
+
+def test_the_warning_names_the_child_and_the_budget() -> None:
+    message = RepairBudget(limit=10, window=60).limited_message(QUOTA)
+    assert message.startswith("ResourceQuota kiln-acme/kiln-quota was put back 10 times within 60 s")
