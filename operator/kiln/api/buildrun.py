@@ -52,6 +52,7 @@ class SucceededReason(enum.StrEnum):
     """Reasons of the BuildRun's Succeeded condition."""
 
     PENDING = "Pending"
+    QUEUED = "Queued"
     BUILDING = "Building"
     PUSHED = "Pushed"
     BUILD_FAILED = "BuildFailed"

@@ -212,6 +212,22 @@ def cancelled_fields(conditions: Sequence[ConditionDict] | None) -> dict[str, An
     return status_fields(observation, conditions, ())
 
 
+def queued_fields(message: str, conditions: Sequence[ConditionDict] | None) -> dict[str, Any]:
+    """The status of a run waiting for its rule or for a tenant slot (no Job yet)."""
+    return status_fields(Observation(Phase.PENDING, SucceededReason.QUEUED, message), conditions, ())
+
+
+def superseded_fields(newer: str, rule: str, conditions: Sequence[ConditionDict] | None) -> dict[str, Any]:
+    """The status of a queued run that a newer one of its SerialLatestOnly rule replaces."""
+    observation = Observation(
+        Phase.CANCELLED,
+        SucceededReason.SUPERSEDED,
+        f"superseded by BuildRun {newer}, a newer push of BuildRule {rule} (SerialLatestOnly)",
+        completion_time=now_iso(),
+    )
+    return status_fields(observation, conditions, ())
+
+
 def finish_event(fields: Mapping[str, Any]) -> tuple[str, str, str]:
     """(type, reason, message) of the Event saying how a build ended, from its final status fields."""
     succeeded = next(c for c in fields["conditions"] if c["type"] == ConditionType.SUCCEEDED)

@@ -16,6 +16,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import kopf
@@ -27,11 +28,13 @@ from kiln.api.constants import (
     GROUP,
     LABEL_BUILD_RUN,
     LABEL_NAMESPACE,
+    NAMESPACE,
     REPOSITORY,
     VERSION,
 )
 from kiln.builds import Strategy
-from kiln.builds.status import FINISHED, cancelled_fields, finish_event
+from kiln.builds.queue import FinishedRun, QueuedRun, beyond_history, history_of, plan_queue, run_policy
+from kiln.builds.status import FINISHED, cancelled_fields, finish_event, queued_fields, superseded_fields
 from kiln.controllers.runtime import Runtime
 from kiln.reconcile import metrics
 from kiln.reconcile.buildrun import (
@@ -44,6 +47,7 @@ from kiln.reconcile.buildrun import (
     settle,
     start,
 )
+from kiln.tenancy.manifests import Quota
 from kiln.tenancy.tenant import Tenant
 
 RunKey = tuple[str, str]  # (Kubernetes namespace, name)
@@ -52,6 +56,8 @@ Objects = kopf.Index[RunKey, dict[str, Any]]
 PROGRESS_INTERVAL = 3.0
 # builds whose log is followed at once; more wait their turn (their progress shows later)
 PROGRESS_FOLLOWERS = 64
+# how often each tenant's queue and history are looked at besides the events that move them
+QUEUE_RESYNC_SECONDS = 10.0
 _FOLLOWERS = ThreadPoolExecutor(PROGRESS_FOLLOWERS, thread_name_prefix="kiln-progress")
 
 
@@ -76,6 +82,27 @@ def _indexed(group: str, version: str, plural: str, id: str, *, by_build_run: bo
 
     labels = {LABEL_BUILD_RUN: kopf.PRESENT} if by_build_run else None
     kopf.index(group, version, plural, id=id, labels=labels)(index)
+
+
+@kopf.index(GROUP, VERSION, BUILD_RUN.plural, id="unfinished_runs")
+async def unfinished_runs(namespace: str, body: kopf.Body, **_: Any) -> dict[str, Any]:
+    """Unfinished BuildRuns by Kubernetes namespace: each tenant's queue is derived from these."""
+    return {} if _finished(body.get("status")) else {namespace: dict(body)}
+
+
+@kopf.index(GROUP, VERSION, BUILD_RUN.plural, id="finished_runs")
+async def finished_runs(namespace: str, body: kopf.Body, spec: kopf.Spec, **_: Any) -> dict[Any, Any]:
+    """Finished BuildRuns by (Kubernetes namespace, BuildRule): what retention trims."""
+    status = body.get("status") or {}
+    if not _finished(status):
+        return {}
+    meta = body["metadata"]
+    run = FinishedRun(
+        name=meta["name"],
+        succeeded=status.get("phase") == "Succeeded",
+        finished=str(status.get("completionTime") or meta.get("creationTimestamp") or ""),
+    )
+    return {(namespace, str(spec.get("buildRule", ""))): run}
 
 
 _indexed("batch", "v1", "jobs", "build_jobs", by_build_run=True)
@@ -107,12 +134,15 @@ class IndexLookup:
 
 
 class _Runs:
-    """Per BuildRun (by uid): a lock serializing its status writes, and whether this process wrote
-    its end. Bounded: the newest few thousand BuildRuns."""
+    """Per BuildRun (by uid): a lock serializing its status writes, whether this process wrote its
+    end, started it (its status may not be in the indexes yet) or released its slot. Bounded: the
+    newest few thousand BuildRuns."""
 
     def __init__(self, size: int = 10_000) -> None:
         self._locks: OrderedDict[str, threading.Lock] = OrderedDict()
         self._finished: set[str] = set()
+        self._started: set[str] = set()
+        self._released: OrderedDict[str, None] = OrderedDict()
         self._size = size
         self._guard = threading.Lock()
 
@@ -124,6 +154,7 @@ class _Runs:
             while len(self._locks) > self._size:
                 old, _ = self._locks.popitem(last=False)
                 self._finished.discard(old)
+                self._started.discard(old)
         with lock:
             yield
 
@@ -134,6 +165,23 @@ class _Runs:
     def finish(self, uid: str) -> None:
         with self._guard:
             self._finished.add(uid)
+
+    def started(self, uid: str) -> bool:
+        with self._guard:
+            return uid in self._started
+
+    def start(self, uid: str) -> None:
+        with self._guard:
+            self._started.add(uid)
+
+    def release(self, uid: str) -> bool:
+        """Mark the finished (or deleted) run's slot released; True the first time."""
+        with self._guard:
+            first = uid not in self._released
+            self._released[uid] = None
+            while len(self._released) > self._size:
+                self._released.popitem(last=False)
+            return first
 
 
 _RUNS = _Runs()
@@ -190,13 +238,132 @@ def _archive(memo: Runtime, body: Mapping[str, Any], pod: Mapping[str, Any] | No
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Indexes:
+    """The operator's indexes a tenant's queue and history are read from (kopf passes them by id)."""
+
+    unfinished_runs: kopf.Index[str, dict[str, Any]]
+    finished_runs: kopf.Index[tuple[str, str], FinishedRun]
+    build_runs: Objects
+    build_jobs: Objects
+    build_rules: Objects
+    repositories: Objects
+    tenants: kopf.Index[str, Tenant]
+
+    @classmethod
+    def of(cls, kwargs: Mapping[str, Any]) -> Indexes:
+        return cls(**{f: kwargs[f] for f in cls.__dataclass_fields__})
+
+    def lookup(self, memo: Runtime) -> IndexLookup:
+        return IndexLookup(
+            self.build_rules, self.repositories, self.tenants, ClusterLookup(memo.kube, memo.settings)
+        )
+
+
+_NAMESPACE_LOCKS: dict[str, threading.Lock] = {}
+_NAMESPACE_GUARD = threading.Lock()
+# namespaces whose dispatch is scheduled and has not read the indexes yet
+_SCHEDULED: set[str] = set()
+
+
+def _namespace_lock(namespace: str) -> threading.Lock:
+    with _NAMESPACE_GUARD:
+        return _NAMESPACE_LOCKS.setdefault(namespace, threading.Lock())
+
+
+def _cap(lookup: IndexLookup, namespace: str, memo: Runtime) -> int | None:
+    """The tenant's maxConcurrentBuilds; None when the namespace has no valid tenant (its runs are
+    refused at start, so they need no slot)."""
+    tenant = lookup.tenant(namespace)
+    if tenant is None or tenant.spec is None or tenant.kubernetes_namespace != namespace:
+        return None
+    return Quota.effective(tenant.spec, memo.settings).max_concurrent_builds
+
+
+def _queued_run(body: Mapping[str, Any], indexes: Indexes, lookup: IndexLookup) -> QueuedRun:
+    meta, status = body["metadata"], body.get("status") or {}
+    namespace, name, uid = meta["namespace"], meta["name"], str(meta["uid"])
+    rule = str((body.get("spec") or {}).get("buildRule", ""))
+    return QueuedRun(
+        name=name,
+        rule=rule,
+        policy=run_policy(lookup.rule(namespace, rule)),
+        created=str(meta.get("creationTimestamp", "")),
+        active=bool(status.get("jobName")) or (namespace, name) in indexes.build_jobs or _RUNS.started(uid),
+    )
+
+
+def dispatch(
+    memo: Runtime, namespace: str, indexes: Indexes, own: tuple[kopf.Body, kopf.Patch] | None = None
+) -> None:
+    """Start the tenant's waiting runs that may start now (policies and cap), tell the others their
+    place, supersede what SerialLatestOnly drops. Serialized per namespace; `own` is a create
+    handler's BuildRun and patch (its start rides on kopf's patch)."""
+    _SCHEDULED.discard(namespace)
+    lookup = indexes.lookup(memo)
+    with _namespace_lock(namespace):
+        bodies: dict[str, Mapping[str, Any]] = {
+            str(b["metadata"]["uid"]): b
+            for b in indexes.unfinished_runs.get(namespace, [])
+            if not _RUNS.finished(str(b["metadata"]["uid"]))
+        }
+        if own is not None:
+            bodies[str(own[0]["metadata"]["uid"])] = own[0]
+        runs = {b["metadata"]["name"]: (b, _queued_run(b, indexes, lookup)) for b in bodies.values()}
+        plan = plan_queue((run for _, run in runs.values()), _cap(lookup, namespace, memo))
+        own_name = own[0]["metadata"]["name"] if own is not None else None
+        starts = list(plan.start)
+        if own_name is not None and runs[own_name][1].active and own_name not in starts:
+            starts.insert(0, own_name)  # its Job exists (a restart came between it and the status): adopt it
+        for name in starts:
+            body = runs[name][0]
+            _RUNS.start(str(body["metadata"]["uid"]))
+            fields = start(memo.kube, memo.settings, body, lookup)
+            _write(memo, body, fields, own[1] if own is not None and name == own_name else None)
+        for name, message in plan.waiting:
+            body = runs[name][0]
+            _write(memo, body, queued_fields(message, _conditions_of(body)))
+        for name, newer in plan.superseded:
+            body = runs[name][0]
+            _write(memo, body, superseded_fields(newer, runs[newer][1].rule, _conditions_of(body)))
+
+
+def _conditions_of(body: Mapping[str, Any]) -> list[Any]:
+    return list((body.get("status") or {}).get("conditions") or [])
+
+
+def trim_history(memo: Runtime, namespace: str, rule: str, indexes: Indexes) -> None:
+    """Delete the rule's finished runs beyond its history (their Jobs and log archives go with them,
+    through their owner references). Queued and running runs are never in `finished_runs`."""
+    history = history_of(indexes.lookup(memo).rule(namespace, rule))
+    if history is None:
+        return
+    for name in beyond_history(indexes.finished_runs.get((namespace, rule), []), history):
+        memo.kube.delete(API_VERSION, BUILD_RUN.kind, name, namespace, propagation="Background")
+
+
+async def _released(memo: Runtime, namespace: str, rule: str, indexes: Indexes) -> None:
+    """A run finished or went: its slot frees (dispatch, unless one is already on its way) and its
+    rule's history may be over its bound."""
+    schedule = namespace not in _SCHEDULED
+    _SCHEDULED.add(namespace)
+    await asyncio.to_thread(_after_release, memo, namespace, rule, indexes, schedule)
+
+
+def _after_release(memo: Runtime, namespace: str, rule: str, indexes: Indexes, schedule: bool) -> None:
+    if schedule:
+        dispatch(memo, namespace, indexes)
+    trim_history(memo, namespace, rule, indexes)
+
+
 @kopf.on.event(GROUP, VERSION, BUILD_RUN.plural)
 async def buildrun_running(
-    type: str | None, body: kopf.Body, namespace: str, name: str, memo: Runtime, **_: Any
+    type: str | None, body: kopf.Body, namespace: str, name: str, memo: Runtime, **kwargs: Any
 ) -> None:
     """Keep `kiln_builds_running` in line with the BuildRuns' phases; drop a progress the follower
-    wrote just as the build ended (a finished build shows none). In the loop: every BuildRun event
-    comes here, and only the rare write goes to a thread."""
+    wrote just as the build ended (a finished build shows none); once a run finished or went, start
+    what waited for its slot and trim its rule's history. In the loop: every BuildRun event comes
+    here, and only the rare write goes to a thread."""
     status = body.get("status") or {}
     metrics.RUNNING.track(
         (namespace, name),
@@ -208,20 +375,15 @@ async def buildrun_running(
         await asyncio.to_thread(
             memo.kube.patch_status, API_VERSION, BUILD_RUN.kind, name, namespace, {"progress": None}
         )
+    if (type == "DELETED" or _finished(status)) and _RUNS.release(str(body["metadata"]["uid"])):
+        rule = str((body.get("spec") or {}).get("buildRule", ""))
+        await _released(memo, namespace, rule, Indexes.of(kwargs))
 
 
 @kopf.on.resume(GROUP, VERSION, BUILD_RUN.plural)
 @kopf.on.create(GROUP, VERSION, BUILD_RUN.plural)
 def buildrun_start(
-    body: kopf.Body,
-    spec: kopf.Spec,
-    status: kopf.Status,
-    memo: Runtime,
-    build_rules: Objects,
-    repositories: Objects,
-    tenants: kopf.Index[str, Tenant],
-    patch: kopf.Patch,
-    **_: Any,
+    body: kopf.Body, spec: kopf.Spec, status: kopf.Status, memo: Runtime, patch: kopf.Patch, **kwargs: Any
 ) -> None:
     if _finished(status):
         return
@@ -229,8 +391,26 @@ def buildrun_start(
         cancel(memo.kube, body["metadata"]["namespace"], body["metadata"]["name"], status.get("jobName"))
         _write(memo, body, cancelled_fields(status.get("conditions")))
         return
-    lookup = IndexLookup(build_rules, repositories, tenants, ClusterLookup(memo.kube, memo.settings))
-    _write(memo, body, start(memo.kube, memo.settings, body, lookup), patch)
+    indexes = Indexes.of(kwargs)
+    if status.get("jobName"):  # started before a restart: adopt its Job, read where it is
+        _write(memo, body, start(memo.kube, memo.settings, body, indexes.lookup(memo)), patch)
+        return
+    dispatch(memo, body["metadata"]["namespace"], indexes, (body, patch))
+
+
+@kopf.timer(
+    GROUP, VERSION, NAMESPACE.plural, interval=QUEUE_RESYNC_SECONDS, initial_delay=QUEUE_RESYNC_SECONDS
+)
+def tenant_queue(name: str, memo: Runtime, **kwargs: Any) -> None:
+    """Every few seconds per tenant: dispatch its queue (a changed quota or run policy takes effect
+    here) and trim the history of each rule with finished runs (a changed history too)."""
+    indexes = Indexes.of(kwargs)
+    for tenant in indexes.tenants.get(name, []):
+        namespace = tenant.kubernetes_namespace
+        if namespace and indexes.unfinished_runs.get(namespace):
+            dispatch(memo, namespace, indexes)
+        for key in [k for k in indexes.finished_runs if k[0] == namespace]:
+            trim_history(memo, namespace, key[1], indexes)
 
 
 @kopf.on.update(GROUP, VERSION, BUILD_RUN.plural, field="spec.cancel")
