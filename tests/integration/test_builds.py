@@ -102,6 +102,10 @@ class BuildEnv:
     def push(self, repository: str, files: dict[str, str]) -> tuple[str, str]:
         """Commit `files` to main and deliver GitHub's push of it to the receiver: (commit, BuildRun name)."""
         commit = self.gitserver.create(repository, files)
+        return commit, self.deliver(repository, commit, files)
+
+    def deliver(self, repository: str, commit: str, files: dict[str, str]) -> str:
+        """Deliver GitHub's push of `commit` (which changed `files`) to the receiver: the BuildRun's name."""
         payload = json.loads(PAYLOAD.read_bytes())
         payload["ref"] = "refs/heads/main"
         payload["before"] = "0" * 40
@@ -134,7 +138,7 @@ class BuildEnv:
         status, answer = eventually(delivered, what="the receiver to know the Repository")
         assert status == 202, answer
         (run,) = answer["buildRuns"]
-        return commit, str(run["name"])
+        return str(run["name"])
 
     def build_run(self, name: str) -> Manifest:
         obj: Manifest = self.custom.get_namespaced_custom_object(
