@@ -14,9 +14,10 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from kiln.api.common import positive_quantity
+from kiln.api.common import KilnModel, PoolName, positive_quantity
 from kiln.api.validation import problems_of
 from kiln.builds import BuildConfig, BuildkitMode, Strategy
+from kiln.builds.config import BuildPool, Proxy
 
 ENV_PREFIX = "KILN_"
 # The cloud metadata address is never reachable from a build, whatever the settings say.
@@ -42,6 +43,40 @@ CommaSeparated = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_sep
 _BUILDS = BuildConfig()  # the build settings' defaults are the builders' own
 # BuildConfig's field names whose setting is named otherwise
 _BUILD_FIELDS = {"strategy": "build_strategy", "image_pull_policy": "build_image_pull_policy"}
+
+
+class ProxySetting(KilnModel):
+    """A build pool's HTTP proxy (the proxy must be reachable from build pods: the tenant's egress
+    policy blocks the cluster's own pod and service ranges)."""
+
+    http: str | None = None
+    https: str | None = None
+    no_proxy: str | None = None
+
+
+class BuildPoolSetting(KilnModel):
+    """One entry of KILN_BUILD_POOLS (JSON, camelCase keys as in a pod spec)."""
+
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: list[dict[str, Any]] = Field(default_factory=list)
+    proxy: ProxySetting | None = None
+    # registry -> mirror, over the operator-wide KILN_REGISTRY_MIRRORS
+    registry_mirrors: dict[str, str] = Field(default_factory=dict)
+
+    def pool(self) -> BuildPool:
+        proxy = self.proxy
+        return BuildPool(
+            node_selector=tuple(sorted(self.node_selector.items())),
+            tolerations=tuple(self.tolerations),
+            proxy=Proxy(proxy.http, proxy.https, proxy.no_proxy) if proxy else None,
+            registry_mirrors=tuple(sorted(self.registry_mirrors.items())),
+        )
+
+
+def _pairs(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """`prefix=replacement` settings as pairs (an entry without `=` keeps an empty replacement,
+    which BuildConfig refuses with its name)."""
+    return tuple((left, right) for left, _, right in (v.partition("=") for v in values))
 
 
 class Settings(BaseSettings):
@@ -78,6 +113,11 @@ class Settings(BaseSettings):
     cache_repository: str = _BUILDS.cache_repository
     # prefix=replacement pairs for clone URLs (git's insteadOf), comma-separated
     git_url_rewrites: CommaSeparated = ()
+    # registry=mirror pairs for base images (e.g. docker.io=mirror.local:5000), comma-separated
+    registry_mirrors: CommaSeparated = ()
+    # named build pools, JSON: {"overseas": {"nodeSelector": {...}, "tolerations": [...],
+    # "proxy": {"http": ..., "https": ..., "noProxy": ...}, "registryMirrors": {...}}}
+    build_pools: dict[PoolName, BuildPoolSetting] = Field(default_factory=dict)
     # who may create Push and Resync BuildRuns (Kubernetes user names); unset: the service accounts
     # kiln-operator and kiln-webhook of the operator namespace (the Helm chart's)
     trigger_users: CommaSeparated = ()
@@ -108,10 +148,9 @@ class Settings(BaseSettings):
             image_pull_policy=self.build_image_pull_policy,
             insecure_registries=self.insecure_registries,
             cache_repository=self.cache_repository,
-            git_url_rewrites=tuple(
-                (prefix, replacement)
-                for prefix, _, replacement in (r.partition("=") for r in self.git_url_rewrites)
-            ),
+            git_url_rewrites=_pairs(self.git_url_rewrites),
+            registry_mirrors=_pairs(self.registry_mirrors),
+            pools={name: pool.pool() for name, pool in self.build_pools.items()},
         )
 
     @property
