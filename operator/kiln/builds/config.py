@@ -71,7 +71,7 @@ class BuildPool:
     registry_mirrors: tuple[tuple[str, str], ...] = ()
 
 
-def _check_mirrors(field: str, mirrors: tuple[tuple[str, str], ...]) -> None:
+def _check_mirrors(field: str, mirrors: tuple[tuple[str, str], ...], where: str = "") -> None:
     bad = [
         f"{registry}={mirror}"
         for registry, mirror in mirrors
@@ -79,7 +79,7 @@ def _check_mirrors(field: str, mirrors: tuple[tuple[str, str], ...]) -> None:
     ]
     if bad:
         raise ValueError(
-            f"{field}: {bad} are not registry=mirror (host[:port], the mirror with an optional path)"
+            f"{field}: {where}{bad} are not registry=mirror (host[:port], the mirror with an optional path)"
         )
 
 
@@ -134,7 +134,7 @@ class BuildConfig:
             )
         _check_mirrors("registry_mirrors", self.registry_mirrors)
         for name, pool in self.pools.items():
-            _check_mirrors(f"pools.{name}.registry_mirrors", pool.registry_mirrors)
+            _check_mirrors("pools", pool.registry_mirrors, f"{name}.registryMirrors: ")
         fields = _CACHE_TEMPLATE_FIELDS.findall(self.cache_repository)
         if sorted(fields) != ["image", "rule"]:
             raise ValueError(

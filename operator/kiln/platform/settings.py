@@ -8,6 +8,7 @@ naming the variable.
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -24,6 +25,12 @@ ENV_PREFIX = "KILN_"
 METADATA_CIDR = "169.254.169.254/32"
 
 
+def _worded(field: str, message: str) -> str:
+    """`KILN_BUILD_POOLS: overseas.nodeSelector: ...`: the variable, then where inside its value."""
+    name, _, inside = field.partition(".")
+    return f"{ENV_PREFIX}{name.upper()}: " + (f"{inside}: " if inside else "") + message
+
+
 class SettingsError(ValueError):
     """A KILN_* environment variable has a value the operator cannot use."""
 
@@ -34,6 +41,15 @@ def _comma_separated(value: Any) -> Any:
     )
 
 
+def _json(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value) if value.strip() else {}
+    except json.JSONDecodeError as error:
+        raise ValueError(f"not JSON: {error}") from None
+
+
 def _quantity(value: Any) -> str:
     return str(positive_quantity(value))
 
@@ -42,7 +58,11 @@ QuantityText = Annotated[str, BeforeValidator(_quantity)]  # kept as written, e.
 CommaSeparated = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_separated)]
 _BUILDS = BuildConfig()  # the build settings' defaults are the builders' own
 # BuildConfig's field names whose setting is named otherwise
-_BUILD_FIELDS = {"strategy": "build_strategy", "image_pull_policy": "build_image_pull_policy"}
+_BUILD_FIELDS = {
+    "strategy": "build_strategy",
+    "image_pull_policy": "build_image_pull_policy",
+    "pools": "build_pools",
+}
 
 
 class ProxySetting(KilnModel):
@@ -117,7 +137,9 @@ class Settings(BaseSettings):
     registry_mirrors: CommaSeparated = ()
     # named build pools, JSON: {"overseas": {"nodeSelector": {...}, "tolerations": [...],
     # "proxy": {"http": ..., "https": ..., "noProxy": ...}, "registryMirrors": {...}}}
-    build_pools: dict[PoolName, BuildPoolSetting] = Field(default_factory=dict)
+    build_pools: Annotated[dict[PoolName, BuildPoolSetting], NoDecode, BeforeValidator(_json)] = Field(
+        default_factory=dict
+    )
     # who may create Push and Resync BuildRuns (Kubernetes user names); unset: the service accounts
     # kiln-operator and kiln-webhook of the operator namespace (the Helm chart's)
     trigger_users: CommaSeparated = ()
@@ -179,9 +201,7 @@ class Settings(BaseSettings):
                 }
                 settings = cls.model_validate(values)
         except ValidationError as error:
-            raise SettingsError(
-                "; ".join(f"{ENV_PREFIX}{p.field.upper()}: {p.message}" for p in problems_of(error))
-            ) from None
+            raise SettingsError("; ".join(_worded(p.field, p.message) for p in problems_of(error))) from None
         try:  # the builders' own checks, at start rather than at the first build
             settings.build_config  # noqa: B018
         except ValueError as error:
