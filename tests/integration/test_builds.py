@@ -147,7 +147,9 @@ class BuildEnv:
         return obj
 
     def build_runs(self) -> list[Manifest]:
-        found: Any = self.custom.list_namespaced_custom_object(GROUP, VERSION, self.namespace, BUILD_RUN.plural)
+        found: Any = self.custom.list_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, BUILD_RUN.plural
+        )
         return list(found["items"])
 
     def wait(

@@ -98,3 +98,4 @@ class ConditionType(enum.StrEnum):
     WEBHOOK_REGISTERED = "WebhookRegistered"  # Repository
     VALID = "Valid"  # BuildRule
     SUCCEEDED = "Succeeded"  # BuildRun
+    ACCELERATED = "Accelerated"  # BuildRun of a Repository with spec.build.accelerated

@@ -128,7 +128,7 @@ def builder(inputs: BuildInputs, config: BuildConfig) -> BuilderSpec:
     """The buildah build container."""
     commands = buildah_commands(inputs, config)
     script = buildah_script(commands.build, commands.pushes, cache=commands.cache)
-    conf = registries_conf(config.insecure_registries)
+    conf = registries_conf(config.insecure_registries, config.mirrors_for(inputs.pool))
     return BuilderSpec(
         image=config.image_for(Strategy.BUILDAH),
         command=("/bin/bash", "-c", script),

@@ -12,7 +12,7 @@ import posixpath
 from kiln.builds.config import BuildConfig, BuildkitMode, Strategy
 from kiln.builds.inputs import BuildInputs
 from kiln.builds.parts import BUILD_CONTAINER, BuilderSpec, Manifest
-from kiln.builds.scripts import BUILDKIT_SCRIPT, METADATA_FILE, REGISTRY_AUTH_DIR, buildkitd_toml
+from kiln.builds.scripts import METADATA_FILE, REGISTRY_AUTH_DIR, buildkit_script, buildkitd_toml
 
 # uid/gid of `user` in moby/buildkit:*-rootless (the image's Dockerfile: `adduser -D -u 1000 user`)
 ROOTLESS_USER = 1000
@@ -57,10 +57,8 @@ def cache_ref(inputs: BuildInputs, config: BuildConfig) -> str:
     return f"{inputs.cache_repository(config)}:{CACHE_TAG}"
 
 
-def buildctl_args(inputs: BuildInputs, config: BuildConfig) -> list[str]:
-    """The arguments of `buildctl-daemonless.sh` (i.e. of `buildctl`), starting with `build`."""
+def _frontend_args(inputs: BuildInputs) -> list[str]:
     dockerfile_dir, dockerfile_name = posixpath.split(inputs.dockerfile)
-    insecure = config.is_insecure(inputs.registry_host)
     args = [
         "build",
         "--frontend",
@@ -77,8 +75,18 @@ def buildctl_args(inputs: BuildInputs, config: BuildConfig) -> list[str]:
     for name, value in inputs.build_args:
         # buildctl splits an --opt at its first '=' only, so the value is passed as it is
         args += ["--opt", f"build-arg:{name}={value}"]
+    return args
+
+
+def _image_output(refs: tuple[str, ...], insecure: bool, extra: str = "") -> str:
     # --output is CSV: the comma-separated names are one quoted field
-    args += ["--output", _insecure(f'type=image,"name={",".join(inputs.image_refs)}",push=true', insecure)]
+    return _insecure(f'type=image,"name={",".join(refs)}",push=true{extra}', insecure)
+
+
+def buildctl_args(inputs: BuildInputs, config: BuildConfig) -> list[str]:
+    """The arguments of `buildctl-daemonless.sh` (i.e. of `buildctl`), starting with `build`."""
+    insecure = config.is_insecure(inputs.registry_host)
+    args = [*_frontend_args(inputs), "--output", _image_output(inputs.image_refs, insecure)]
     if inputs.no_cache:
         args += ["--opt", "no-cache="]
     else:
@@ -90,18 +98,37 @@ def buildctl_args(inputs: BuildInputs, config: BuildConfig) -> list[str]:
     return args
 
 
+def accelerated_args(inputs: BuildInputs, config: BuildConfig) -> list[str] | None:
+    """The second `buildctl build`, pushing the eStargz variant of every tag (docs/stargz-estargz.md:
+    compression=estargz with force-compression and OCI media types), or None when the Repository
+    asks for none. It runs in the same daemon right after the first, so every step is a cache hit
+    of it (with noCache too: the first build's fresh results are what it reuses)."""
+    refs = inputs.accelerated_refs
+    if not refs:
+        return None
+    estargz = ",compression=estargz,force-compression=true,oci-mediatypes=true"
+    output = _image_output(refs, config.is_insecure(inputs.registry_host), estargz)
+    return [*_frontend_args(inputs), "--output", output, "--progress", "plain"]
+
+
 def builder(inputs: BuildInputs, config: BuildConfig) -> BuilderSpec:
     """The build container of the configured BuildKit mode."""
     mode = config.buildkit_mode
     rootless = mode is BuildkitMode.ROOTLESS
-    toml = buildkitd_toml(config.insecure_registries)
+    toml = buildkitd_toml(config.insecure_registries, config.mirrors_for(inputs.pool))
     env = {"DOCKER_CONFIG": REGISTRY_AUTH_DIR}
     if rootless:
         # no PID namespace of its own for each RUN step: Kubernetes cannot unmask /proc for one
         env["BUILDKITD_FLAGS"] = "--oci-worker-no-process-sandbox"
     return BuilderSpec(
         image=config.image_for(Strategy.BUILDKIT),
-        command=("/bin/sh", "-c", BUILDKIT_SCRIPT, "kiln-build", *buildctl_args(inputs, config)),
+        command=(
+            "/bin/sh",
+            "-c",
+            buildkit_script(accelerated_args(inputs, config)),
+            "kiln-build",
+            *buildctl_args(inputs, config),
+        ),
         env=env,
         user=ROOTLESS_USER if rootless else 0,
         security_context=_rootless_security() if rootless else {"privileged": True},

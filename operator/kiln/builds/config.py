@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 # The BuildKit release the default images and the buildctl command line are written for; the
 # command line is checked against this tag's flags in tests/unit/builds/test_buildkit_flags.py.
@@ -35,6 +37,50 @@ class BuildkitMode(enum.StrEnum):
     ROOTLESS = "rootless"
     # moby/buildkit:* as root in a privileged container: only for clusters that allow it
     PRIVILEGED = "privileged"
+
+
+@dataclass(frozen=True, slots=True)
+class Proxy:
+    """The HTTP proxy a pool's builds (checkout and build) go out through."""
+
+    http: str | None = None
+    https: str | None = None
+    no_proxy: str | None = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Both spellings: curl and git read the lower-case ones, Go programs (BuildKit) either."""
+        values = {"HTTP_PROXY": self.http, "HTTPS_PROXY": self.https, "NO_PROXY": self.no_proxy}
+        env: dict[str, str] = {}
+        for name, value in values.items():
+            if value:
+                env[name] = env[name.lower()] = value
+        return env
+
+
+@dataclass(frozen=True, slots=True)
+class BuildPool:
+    """A named set of nodes builds can be sent to (the seed's "servers deployed outside the mainland"):
+    where its pods are scheduled, and how they reach the outside."""
+
+    node_selector: tuple[tuple[str, str], ...] = ()
+    # Kubernetes tolerations, as the pod spec has them
+    tolerations: tuple[Mapping[str, Any], ...] = ()
+    proxy: Proxy | None = None
+    # (registry, mirror) pairs added to (and overriding) the operator-wide registry_mirrors
+    registry_mirrors: tuple[tuple[str, str], ...] = ()
+
+
+def _check_mirrors(field: str, mirrors: tuple[tuple[str, str], ...], where: str = "") -> None:
+    bad = [
+        f"{registry}={mirror}"
+        for registry, mirror in mirrors
+        if not _REGISTRY_HOST.fullmatch(registry) or not _REGISTRY_HOST.fullmatch(mirror.split("/", 1)[0])
+    ]
+    if bad:
+        raise ValueError(
+            f"{field}: {where}{bad} are not registry=mirror (host[:port], the mirror with an optional path)"
+        )
 
 
 def _check_image(field: str, image: str) -> None:
@@ -67,10 +113,15 @@ class BuildConfig:
     # (prefix, replacement) pairs applied to clone URLs, as git's url.<replacement>.insteadOf: a
     # mirror or proxy of the code hosts, e.g. in a cluster without their network
     git_url_rewrites: tuple[tuple[str, str], ...] = ()
+    # (registry, mirror) pairs: base images of `registry` (e.g. `docker.io`) are pulled from
+    # `mirror` (host[:port][/path], e.g. an in-cluster registry) first, the registry itself after
+    registry_mirrors: tuple[tuple[str, str], ...] = ()
+    # named build pools a Repository's spec.build.pool picks; unset pool: none of these
+    pools: Mapping[str, BuildPool] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for field in ("buildkit_image", "buildkit_privileged_image", "buildah_image", "clone_image"):
-            _check_image(field, getattr(self, field))
+        for name in ("buildkit_image", "buildkit_privileged_image", "buildah_image", "clone_image"):
+            _check_image(name, getattr(self, name))
         if self.image_pull_policy not in ("Always", "IfNotPresent", "Never"):
             raise ValueError(f"image_pull_policy: {self.image_pull_policy!r} is not a Kubernetes pull policy")
         bad = [host for host in self.insecure_registries if not _REGISTRY_HOST.fullmatch(host)]
@@ -81,6 +132,9 @@ class BuildConfig:
             raise ValueError(
                 f"git_url_rewrites: {empty} need a prefix and a replacement (prefix=replacement)"
             )
+        _check_mirrors("registry_mirrors", self.registry_mirrors)
+        for name, pool in self.pools.items():
+            _check_mirrors("pools", pool.registry_mirrors, f"{name}.registryMirrors: ")
         fields = _CACHE_TEMPLATE_FIELDS.findall(self.cache_repository)
         if sorted(fields) != ["image", "rule"]:
             raise ValueError(
@@ -95,6 +149,13 @@ class BuildConfig:
         if self.buildkit_mode is BuildkitMode.PRIVILEGED:
             return self.buildkit_privileged_image
         return self.buildkit_image
+
+    def mirrors_for(self, pool: str | None) -> dict[str, str]:
+        """Registry -> mirror for a build in `pool` (the operator-wide ones, the pool's over them)."""
+        mirrors = dict(self.registry_mirrors)
+        if pool is not None and pool in self.pools:
+            mirrors.update(self.pools[pool].registry_mirrors)
+        return mirrors
 
     def is_insecure(self, host: str) -> bool:
         """Whether the registry `host` (host[:port]) is spoken to over plain HTTP."""

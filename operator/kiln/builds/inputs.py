@@ -23,6 +23,7 @@ from kiln.api.constants import (
 )
 from kiln.api.repository import Repository
 from kiln.builds.config import BuildConfig
+from kiln.rules.refs import MAX_TAG_LENGTH
 
 # A label value holds at most 63 characters; a longer name is left out rather than truncated into
 # a value that would select the wrong objects.
@@ -31,6 +32,9 @@ MAX_LABEL_VALUE_LENGTH = 63
 MAX_REPOSITORY_PATH_LENGTH = 255
 # A shortened name keeps at least this many characters: a few of the name and a 10-digit hash.
 _MIN_SHORTENED = 16
+
+# The tag suffix of a tag's eStargz variant.
+ACCELERATED_SUFFIX = "-accelerated"
 
 # Where the init container checks the source out (an emptyDir shared with the build container).
 WORKSPACE = "/workspace"
@@ -139,6 +143,18 @@ class BuildInputs:
         return tuple(f"{self.image_repository}:{tag}" for tag in self.build_run.spec.tags)
 
     @property
+    def accelerated_refs(self) -> tuple[str, ...]:
+        """The eStargz variants' references, `<tag>-accelerated` (none unless spec.build.accelerated)."""
+        if not self.repository.spec.build.accelerated:
+            return ()
+        too_long = [t for t in self.build_run.spec.tags if len(t) + len(ACCELERATED_SUFFIX) > MAX_TAG_LENGTH]
+        if too_long:
+            raise ValueError(
+                f"tags {too_long} leave no room for {ACCELERATED_SUFFIX!r} within {MAX_TAG_LENGTH} characters"
+            )
+        return tuple(f"{ref}{ACCELERATED_SUFFIX}" for ref in self.image_refs)
+
+    @property
     def registry_host(self) -> str:
         """host[:port] of the tenant's registry (the server without its path prefix)."""
         return self.registry_server.split("/", 1)[0]
@@ -193,6 +209,11 @@ class BuildInputs:
     def build_args(self) -> tuple[tuple[str, str], ...]:
         """The rule's build arguments, sorted by name (so the manifest does not depend on dict order)."""
         return tuple(sorted(self.build_rule.spec.build_args.items()))
+
+    @property
+    def pool(self) -> str | None:
+        """The build pool the Repository picks (None: the operator's default nodes)."""
+        return self.repository.spec.build.pool
 
     @property
     def no_cache(self) -> bool:

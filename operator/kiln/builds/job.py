@@ -97,7 +97,7 @@ def _clone_container(inputs: BuildInputs, config: BuildConfig, user: int) -> Man
         inputs,
         command=("/bin/sh", "-c", script),
         # HOME: git reads its config there, and the user may have no home in the image
-        env={"HOME": "/tmp", "GIT_TERMINAL_PROMPT": "0"},
+        env={"HOME": "/tmp", "GIT_TERMINAL_PROMPT": "0", **_proxy_env(inputs, config)},
         mounts=mounts,
         security_context={
             "runAsUser": user,
@@ -107,6 +107,11 @@ def _clone_container(inputs: BuildInputs, config: BuildConfig, user: int) -> Man
             "capabilities": {"drop": ["ALL"]},
         },
     )
+
+
+def _proxy_env(inputs: BuildInputs, config: BuildConfig) -> dict[str, str]:
+    pool = config.pools.get(inputs.pool) if inputs.pool else None
+    return pool.proxy.env if pool is not None and pool.proxy is not None else {}
 
 
 def _volumes(inputs: BuildInputs, spec: BuilderSpec, config_map: str | None) -> list[Manifest]:
@@ -143,7 +148,7 @@ def _build_container(inputs: BuildInputs, config: BuildConfig, spec: BuilderSpec
         config,
         inputs,
         command=spec.command,
-        env=spec.env,
+        env={**spec.env, **_proxy_env(inputs, config)},
         mounts=mounts,
         security_context=spec.security_context,
     )
@@ -176,6 +181,11 @@ def job_manifest(inputs: BuildInputs, config: BuildConfig, strategy: Strategy | 
     }
     if spec.pod_security_context:
         pod_spec["securityContext"] = dict(spec.pod_security_context)
+    pool = config.pools.get(inputs.pool) if inputs.pool else None
+    if pool is not None and pool.node_selector:
+        pod_spec["nodeSelector"] = dict(pool.node_selector)
+    if pool is not None and pool.tolerations:
+        pod_spec["tolerations"] = [dict(t) for t in pool.tolerations]
     job: Manifest = {
         "apiVersion": "batch/v1",
         "kind": "Job",

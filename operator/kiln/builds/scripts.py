@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from kiln.api.constants import Provider
@@ -192,25 +192,34 @@ _BUILDKIT_CACHE_EXPORTED = (
     'id != "" && $1 == id && $2 == "DONE" { ok = 1 } END { exit !ok }\' "$work/build.log"'
 )
 
+
 # Runs `buildctl-daemonless.sh "$@"` (the arguments follow the script: `sh -c SCRIPT kiln-build
 # build --frontend ...`), then reports the pushed digest and the cache use. The daemon is new in
 # every pod, so a CACHED step can only come from the imported registry cache.
-BUILDKIT_SCRIPT = _lines(
-    "set -eu",
-    f"work={WORK_DIR}",
-    'mkdir -p "$work"',
-    _LOGGED,
-    'logged buildctl-daemonless.sh "$@"',
-    'digest=$(sed -n \'s/^ *"containerimage\\.digest": *"\\(sha256:[0-9a-f]\\{64\\}\\)".*/\\1/p\' '
-    + METADATA_FILE
-    + " 2>/dev/null || true)",
-    '[ -n "$digest" ] || { echo "kiln: buildctl reported no image digest" >&2; exit 1; }',
-    "imported=false",
-    "grep -Eq '^#[0-9]+ CACHED$' \"$work/build.log\" && imported=true",
-    "exported=false",
-    f"{_BUILDKIT_CACHE_EXPORTED} && exported=true",
-    _termination_message("$digest", "$imported", "$exported"),
-)
+def buildkit_script(accelerated: Sequence[str] | None = None) -> str:
+    """Run `buildctl-daemonless.sh "$@"`, then report the pushed digest and the cache use; with
+    `accelerated`, run that second buildctl (the eStargz variant) in between, quoted word by word."""
+    second = ["logged buildctl-daemonless.sh " + shell_command(accelerated)] if accelerated else []
+    return _lines(
+        "set -eu",
+        f"work={WORK_DIR}",
+        'mkdir -p "$work"',
+        _LOGGED,
+        'logged buildctl-daemonless.sh "$@"',
+        'digest=$(sed -n \'s/^ *"containerimage\\.digest": *"\\(sha256:[0-9a-f]\\{64\\}\\)".*/\\1/p\' '
+        + METADATA_FILE
+        + " 2>/dev/null || true)",
+        '[ -n "$digest" ] || { echo "kiln: buildctl reported no image digest" >&2; exit 1; }',
+        "imported=false",
+        "grep -Eq '^#[0-9]+ CACHED$' \"$work/build.log\" && imported=true",
+        "exported=false",
+        f"{_BUILDKIT_CACHE_EXPORTED} && exported=true",
+        second,
+        _termination_message("$digest", "$imported", "$exported"),
+    )
+
+
+BUILDKIT_SCRIPT = buildkit_script()
 
 
 def buildah_script(build: Sequence[Word], pushes: Sequence[Sequence[Word]], *, cache: bool) -> str:
@@ -254,21 +263,50 @@ def buildah_script(build: Sequence[Word], pushes: Sequence[Sequence[Word]], *, c
     )
 
 
-def buildkitd_toml(insecure_registries: Iterable[str]) -> str:
-    """buildkitd.toml reaching these registries over plain HTTP.
+def _toml_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
-    `http = true` alone: BuildKit's docs (docs/buildkitd.toml.md) say not to combine it with
-    `insecure = true`, which is for HTTPS with an untrusted certificate.
+
+def buildkitd_toml(insecure_registries: Iterable[str], mirrors: Mapping[str, str] | None = None) -> str:
+    """buildkitd.toml reaching these registries over plain HTTP, and pulling base images of each
+    registry in `mirrors` from its mirror first (docs/buildkitd.toml.md: `mirrors` of a
+    `[registry."host"]` table). BuildKit falls back to the registry itself when the mirror fails.
+
+    `http = true` alone: BuildKit's docs say not to combine it with `insecure = true`, which is for
+    HTTPS with an untrusted certificate.
     """
-    return "".join(f'[registry."{host}"]\n  http = true\n\n' for host in sorted(set(insecure_registries)))
+    tables: dict[str, list[str]] = {}
+    for registry, mirror in sorted((mirrors or {}).items()):
+        tables.setdefault(registry, []).append(f"  mirrors = [{_toml_string(mirror)}]")
+    for host in sorted(set(insecure_registries)):
+        tables.setdefault(host, []).append("  http = true")
+    return "".join(
+        f"[registry.{_toml_string(host)}]\n" + "\n".join(keys) + "\n\n"
+        for host, keys in sorted(tables.items())
+    )
 
 
-def registries_conf(insecure_registries: Iterable[str]) -> str:
-    """A containers-registries.conf(5) drop-in letting buildah use plain HTTP with these registries only.
+def registries_conf(insecure_registries: Iterable[str], mirrors: Mapping[str, str] | None = None) -> str:
+    """A containers-registries.conf(5) drop-in letting buildah use plain HTTP with these registries
+    only, and pull images of each registry in `mirrors` from its mirror first (then the registry
+    itself); a mirror on an insecure host is spoken to over plain HTTP too. A drop-in's entry for a
+    location replaces the image's own.
 
     Narrower than `--tls-verify=false`, which would also drop TLS verification of every base
     image pulled from a public registry.
     """
-    return "".join(
-        f'[[registry]]\nlocation = "{host}"\ninsecure = true\n\n' for host in sorted(set(insecure_registries))
-    )
+    insecure, mirrors = set(insecure_registries), dict(mirrors or {})
+
+    def flag(host: str) -> str:
+        return "insecure = true\n" if host.split("/", 1)[0] in insecure else ""
+
+    entries = [
+        f"[[registry]]\nprefix = {_toml_string(registry)}\nlocation = {_toml_string(registry)}\n{flag(registry)}\n"
+        f"[[registry.mirror]]\nlocation = {_toml_string(mirror)}\n{flag(mirror)}\n"
+        for registry, mirror in sorted(mirrors.items())
+    ]
+    entries += [
+        f"[[registry]]\nlocation = {_toml_string(host)}\n{flag(host)}\n"
+        for host in sorted(insecure - set(mirrors))
+    ]
+    return "".join(entries)

@@ -212,6 +212,24 @@ def cancelled_fields(conditions: Sequence[ConditionDict] | None) -> dict[str, An
     return status_fields(observation, conditions, ())
 
 
+ACCELERATION_UNSUPPORTED = (
+    "the buildah strategy cannot write eStargz (buildah 1.28 has no estargz compressor), so no "
+    "`-accelerated` tags are pushed; builds with the buildkit strategy push them"
+)
+
+
+def acceleration_conditions(
+    conditions: Sequence[ConditionDict] | None, accelerated: bool, strategy: str
+) -> list[ConditionDict]:
+    """A build asked for eStargz variants that its strategy cannot write says so in a condition
+    (`Accelerated` False, `NotSupported`) rather than skipping them silently."""
+    if not accelerated or strategy != "buildah":
+        return list(conditions or ())
+    return set_condition(
+        conditions, ConditionType.ACCELERATED, "False", "NotSupported", ACCELERATION_UNSUPPORTED
+    )
+
+
 def queued_fields(message: str, conditions: Sequence[ConditionDict] | None) -> dict[str, Any]:
     """The status of a run waiting for its rule or for a tenant slot (no Job yet)."""
     return status_fields(Observation(Phase.PENDING, SucceededReason.QUEUED, message), conditions, ())

@@ -19,9 +19,11 @@ from kiln.api.constants import (
     KINDS,
     LABEL_NAMESPACE,
     NAMESPACE,
+    REPOSITORY,
     VERSION,
     KindInfo,
 )
+from kiln.api.pools import repository_pool_problems, tenant_pool_problems
 from kiln.api.triggers import trigger_problems
 from kiln.api.validation import checked_spec, format_problems, user_written, validate, validate_update
 from kiln.controllers.runtime import Runtime
@@ -81,6 +83,37 @@ def _trigger_problems(body: kopf.Body, username: str | None, memo: Runtime) -> l
     return trigger_problems(run, rule, username, memo.settings.push_trigger_users)
 
 
+def _pool_problems(
+    info: KindInfo,
+    body: kopf.Body,
+    old: kopf.Body | None,
+    tenant_namespaces: kopf.Index[str, str],
+    memo: Runtime,
+) -> list[Problem]:
+    """Build pools named by a Namespace or a Repository must be the operator's (and the tenant's).
+    Checked when the names change, so a pool dropped from the settings later does not block other
+    edits (its builds are refused then, with the reason)."""
+    known = memo.settings.build_pools.keys()
+    if info is NAMESPACE:
+        pools = list((body.get("spec") or {}).get("buildPools") or [])
+        if old is not None and pools == list((old.get("spec") or {}).get("buildPools") or []):
+            return []
+        return tenant_pool_problems(pools, known)
+    if info is not REPOSITORY:
+        return []
+    pool = ((body.get("spec") or {}).get("build") or {}).get("pool")
+    if pool is None or (old is not None and pool == ((old.get("spec") or {}).get("build") or {}).get("pool")):
+        return []
+    namespace = str(body.get("metadata", {}).get("namespace", ""))
+    tenant = tenant_namespaces.get(namespace)
+    name = next(iter(tenant), None) if tenant else None
+    found = memo.kube.get(API_VERSION, NAMESPACE.kind, name) if name else None
+    if found is None:  # not in a tenant's namespace: refused above already
+        return []
+    allowed = list((found.get("spec") or {}).get("buildPools") or [])
+    return repository_pool_problems(str(pool), known, allowed, str(name))
+
+
 def _register(info: KindInfo) -> None:
     def handler(
         body: kopf.Body,
@@ -103,6 +136,10 @@ def _register(info: KindInfo) -> None:
         )
         if not problems and info is BUILD_RUN and operation == "CREATE":
             problems = _trigger_problems(body, (userinfo or {}).get("username"), memo)
+        if not problems:
+            problems = _pool_problems(
+                info, body, old if operation == "UPDATE" else None, tenant_namespaces, memo
+            )
         if problems:
             raise kopf.AdmissionError(
                 f"{info.kind} {body.get('metadata', {}).get('name', '')}: {format_problems(problems)}"

@@ -8,19 +8,27 @@ naming the variable.
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from kiln.api.common import positive_quantity
+from kiln.api.common import KilnModel, PoolName, positive_quantity
 from kiln.api.validation import problems_of
 from kiln.builds import BuildConfig, BuildkitMode, Strategy
+from kiln.builds.config import BuildPool, Proxy
 
 ENV_PREFIX = "KILN_"
 # The cloud metadata address is never reachable from a build, whatever the settings say.
 METADATA_CIDR = "169.254.169.254/32"
+
+
+def _worded(field: str, message: str) -> str:
+    """`KILN_BUILD_POOLS: overseas.nodeSelector: ...`: the variable, then where inside its value."""
+    name, _, inside = field.partition(".")
+    return f"{ENV_PREFIX}{name.upper()}: " + (f"{inside}: " if inside else "") + message
 
 
 class SettingsError(ValueError):
@@ -33,6 +41,15 @@ def _comma_separated(value: Any) -> Any:
     )
 
 
+def _json(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value) if value.strip() else {}
+    except json.JSONDecodeError as error:
+        raise ValueError(f"not JSON: {error}") from None
+
+
 def _quantity(value: Any) -> str:
     return str(positive_quantity(value))
 
@@ -41,7 +58,45 @@ QuantityText = Annotated[str, BeforeValidator(_quantity)]  # kept as written, e.
 CommaSeparated = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_separated)]
 _BUILDS = BuildConfig()  # the build settings' defaults are the builders' own
 # BuildConfig's field names whose setting is named otherwise
-_BUILD_FIELDS = {"strategy": "build_strategy", "image_pull_policy": "build_image_pull_policy"}
+_BUILD_FIELDS = {
+    "strategy": "build_strategy",
+    "image_pull_policy": "build_image_pull_policy",
+    "pools": "build_pools",
+}
+
+
+class ProxySetting(KilnModel):
+    """A build pool's HTTP proxy (the proxy must be reachable from build pods: the tenant's egress
+    policy blocks the cluster's own pod and service ranges)."""
+
+    http: str | None = None
+    https: str | None = None
+    no_proxy: str | None = None
+
+
+class BuildPoolSetting(KilnModel):
+    """One entry of KILN_BUILD_POOLS (JSON, camelCase keys as in a pod spec)."""
+
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: list[dict[str, Any]] = Field(default_factory=list)
+    proxy: ProxySetting | None = None
+    # registry -> mirror, over the operator-wide KILN_REGISTRY_MIRRORS
+    registry_mirrors: dict[str, str] = Field(default_factory=dict)
+
+    def pool(self) -> BuildPool:
+        proxy = self.proxy
+        return BuildPool(
+            node_selector=tuple(sorted(self.node_selector.items())),
+            tolerations=tuple(self.tolerations),
+            proxy=Proxy(proxy.http, proxy.https, proxy.no_proxy) if proxy else None,
+            registry_mirrors=tuple(sorted(self.registry_mirrors.items())),
+        )
+
+
+def _pairs(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """`prefix=replacement` settings as pairs (an entry without `=` keeps an empty replacement,
+    which BuildConfig refuses with its name)."""
+    return tuple((left, right) for left, _, right in (v.partition("=") for v in values))
 
 
 class Settings(BaseSettings):
@@ -78,6 +133,13 @@ class Settings(BaseSettings):
     cache_repository: str = _BUILDS.cache_repository
     # prefix=replacement pairs for clone URLs (git's insteadOf), comma-separated
     git_url_rewrites: CommaSeparated = ()
+    # registry=mirror pairs for base images (e.g. docker.io=mirror.local:5000), comma-separated
+    registry_mirrors: CommaSeparated = ()
+    # named build pools, JSON: {"overseas": {"nodeSelector": {...}, "tolerations": [...],
+    # "proxy": {"http": ..., "https": ..., "noProxy": ...}, "registryMirrors": {...}}}
+    build_pools: Annotated[dict[PoolName, BuildPoolSetting], NoDecode, BeforeValidator(_json)] = Field(
+        default_factory=dict
+    )
     # who may create Push and Resync BuildRuns (Kubernetes user names); unset: the service accounts
     # kiln-operator and kiln-webhook of the operator namespace (the Helm chart's)
     trigger_users: CommaSeparated = ()
@@ -108,10 +170,9 @@ class Settings(BaseSettings):
             image_pull_policy=self.build_image_pull_policy,
             insecure_registries=self.insecure_registries,
             cache_repository=self.cache_repository,
-            git_url_rewrites=tuple(
-                (prefix, replacement)
-                for prefix, _, replacement in (r.partition("=") for r in self.git_url_rewrites)
-            ),
+            git_url_rewrites=_pairs(self.git_url_rewrites),
+            registry_mirrors=_pairs(self.registry_mirrors),
+            pools={name: pool.pool() for name, pool in self.build_pools.items()},
         )
 
     @property
@@ -140,9 +201,7 @@ class Settings(BaseSettings):
                 }
                 settings = cls.model_validate(values)
         except ValidationError as error:
-            raise SettingsError(
-                "; ".join(f"{ENV_PREFIX}{p.field.upper()}: {p.message}" for p in problems_of(error))
-            ) from None
+            raise SettingsError("; ".join(_worded(p.field, p.message) for p in problems_of(error))) from None
         try:  # the builders' own checks, at start rather than at the first build
             settings.build_config  # noqa: B018
         except ValueError as error:

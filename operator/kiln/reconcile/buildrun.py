@@ -25,12 +25,21 @@ from kiln.api.constants import (
     NAMESPACE,
     REPOSITORY,
 )
+from kiln.api.namespace import NamespaceSpec
+from kiln.api.pools import repository_pool_problems
 from kiln.api.repository import Repository
 from kiln.api.validation import checked_spec, format_problems, validated
 from kiln.builds import BuildInputs, JobPlan, Strategy, job_manifest, parse_progress
 from kiln.builds.logs import ARCHIVE_KEY, archive_manifest, archive_name, compress_log, decompress_log
 from kiln.builds.parts import BUILD_CONTAINER, CLONE_CONTAINER
-from kiln.builds.status import Observation, ProgressLines, observe, progress_fields, status_fields
+from kiln.builds.status import (
+    Observation,
+    ProgressLines,
+    acceleration_conditions,
+    observe,
+    progress_fields,
+    status_fields,
+)
 from kiln.platform.kube import Kube
 from kiln.platform.settings import Settings
 from kiln.tenancy.manifests import Quota
@@ -70,8 +79,10 @@ def _repository(name: str, namespace: str, body: Object | None) -> Repository | 
     return checked
 
 
-def _tenant(tenant: Tenant | None, namespace: str, settings: Settings) -> tuple[str, str, Quota] | Refused:
-    """(name, registry server, quota) of the tenant owning `namespace`."""
+def _tenant(
+    tenant: Tenant | None, namespace: str, settings: Settings
+) -> tuple[str, NamespaceSpec, Quota] | Refused:
+    """(name, spec, quota) of the tenant owning `namespace`."""
     refused = SucceededReason.INVALID_TENANT
     if tenant is None:
         return Refused(refused, f"namespace {namespace!r} belongs to no Kiln Namespace")
@@ -79,7 +90,7 @@ def _tenant(tenant: Tenant | None, namespace: str, settings: Settings) -> tuple[
         return Refused(refused, f"Kiln Namespace {tenant.name!r} is invalid: {tenant.problem}")
     if tenant.kubernetes_namespace != namespace:
         return Refused(refused, f"namespace {namespace!r} is not the Kubernetes namespace of {tenant.name!r}")
-    return tenant.name, tenant.spec.registry.server, Quota.effective(tenant.spec, settings)
+    return tenant.name, tenant.spec, Quota.effective(tenant.spec, settings)
 
 
 def inputs_of(
@@ -105,7 +116,15 @@ def inputs_of(
     owner = _tenant(tenant, namespace, settings)
     if isinstance(owner, Refused):
         return owner
-    name, registry, quota = owner
+    name, tenant_spec, quota = owner
+    pool = repository_pool_problems(
+        repository.spec.build.pool, settings.build_pools.keys(), tenant_spec.build_pools, name
+    )
+    if pool:
+        return Refused(
+            SucceededReason.INVALID_REPOSITORY,
+            f"Repository {run.spec.repository!r} cannot build: {format_problems(pool)}",
+        )
     try:
         return BuildInputs(
             build_run=run,
@@ -113,7 +132,7 @@ def inputs_of(
             repository=repository,
             tenant=name,
             namespace=namespace,
-            registry_server=registry,
+            registry_server=tenant_spec.registry.server,
             cpu=quota.cpu,
             memory=quota.memory,
             build_run_uid=str(meta.get("uid", "")),
@@ -200,6 +219,9 @@ def ensure_job(kube: Kube, plan: JobPlan, uid: str) -> tuple[Object | Refused, b
 
 def start_status(inputs: BuildInputs, plan: JobPlan, conditions: list[ConditionDict]) -> dict[str, Any]:
     """What a started build's status says before its Pod reports anything."""
+    conditions = acceleration_conditions(
+        conditions, inputs.repository.spec.build.accelerated, plan.strategy.value
+    )
     pending = status_fields(observe(plan.job, None), conditions, ())
     return {
         **pending,

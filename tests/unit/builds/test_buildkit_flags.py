@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from kiln.builds import BUILDKIT_VERSION, BuildConfig, BuildInputs, BuildkitMode, Strategy, buildctl_args
-from kiln.builds.buildkit import CONFIG_DIRS, STATE_DIRS
+from kiln.builds.buildkit import CONFIG_DIRS, STATE_DIRS, accelerated_args
 from kiln.builds.scripts import BUILDKIT_SCRIPT
 
 from .objects import NASTY, RULE_FILES, build_container, inputs, plan
@@ -110,6 +110,8 @@ EXPORT_CACHE_KEYS = {
     "registry.insecure",
 }
 CACHE_MODES = {"min", "max"}
+# README.md @ v0.32.2 "Keys supported by image output": compression=<uncompressed|gzip|estargz|zstd>
+COMPRESSIONS = {"uncompressed", "gzip", "estargz", "zstd"}
 # README.md @ v0.32.2 "--import-cache options", plus registry.go's attrInsecure
 IMPORT_CACHE_KEYS = {"type", "ref", "registry.insecure"}
 # cmd/buildkitd/main_oci_worker.go @ v0.32.2 (what BUILDKITD_FLAGS may pass to buildkitd)
@@ -134,6 +136,11 @@ def every_variant() -> Iterator[tuple[BuildInputs, BuildConfig]]:
         yield inputs(rule_file, repository={"build": {"noCache": True}}), BuildConfig()
         yield inputs(rule_file, rule={"buildArgs": {"X": NASTY}}, run={"tags": ["a", "b"]}), BuildConfig()
         yield inputs(rule_file, registry_server="127.0.0.1:5000"), insecure
+        yield inputs(rule_file, repository={"build": {"accelerated": True}}), BuildConfig()
+        yield (
+            inputs(rule_file, registry_server="127.0.0.1:5000", repository={"build": {"accelerated": True}}),
+            insecure,
+        )
 
 
 VARIANTS = list(every_variant())
@@ -173,7 +180,9 @@ def test_pinned_version_is_what_the_tables_were_copied_from() -> None:
 
 @pytest.mark.parametrize(("i", "config"), VARIANTS)
 def test_every_flag_and_key_is_documented(i: BuildInputs, config: BuildConfig) -> None:
-    for flag, value in flag_values(buildctl_args(i, config)):
+    # the build, and the eStargz variant's second build when the Repository asks for it
+    argvs = [buildctl_args(i, config), *filter(None, [accelerated_args(i, config)])]
+    for flag, value in (pair for argv in argvs for pair in flag_values(argv)):
         if flag == "--frontend":
             assert value in FRONTENDS
         elif flag == "--progress":
@@ -189,6 +198,7 @@ def test_every_flag_and_key_is_documented(i: BuildInputs, config: BuildConfig) -
             keys = csv_keys(value)
             assert keys["type"] == "image"
             assert set(keys) <= IMAGE_OUTPUT_KEYS, set(keys) - IMAGE_OUTPUT_KEYS
+            assert keys.get("compression", "gzip") in COMPRESSIONS
         elif flag == "--export-cache":
             assert value is not None
             keys = csv_keys(value)
@@ -226,5 +236,14 @@ def test_buildkitd_toml_uses_documented_registry_keys() -> None:
     doc = tomllib.loads(p.config_map["data"]["buildkitd.toml"])
     assert set(doc) == {"registry"}
     assert doc["registry"] == {"127.0.0.1:5000": {"http": True}, "10.0.0.1:5000": {"http": True}}
+    for table in doc["registry"].values():
+        assert set(table) <= REGISTRY_TOML_KEYS
+    mirrored = BuildConfig(
+        insecure_registries=("10.0.0.1:5000",), registry_mirrors=(("docker.io", "10.0.0.1:5000"),)
+    )
+    p = plan(Strategy.BUILDKIT, mirrored)
+    assert p.config_map is not None
+    doc = tomllib.loads(p.config_map["data"]["buildkitd.toml"])
+    assert doc["registry"]["docker.io"] == {"mirrors": ["10.0.0.1:5000"]}
     for table in doc["registry"].values():
         assert set(table) <= REGISTRY_TOML_KEYS

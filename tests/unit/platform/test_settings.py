@@ -79,3 +79,52 @@ def test_trigger_users_default_to_the_charts_service_accounts() -> None:
 
 def test_other_kiln_variables_are_not_settings() -> None:
     assert Settings.from_env({"KILN_WORK": "/tmp/kiln"}) == Settings()
+
+
+POOLS = (
+    '{"overseas": {"nodeSelector": {"topology.kubernetes.io/region": "ap-southeast-1"},'
+    ' "tolerations": [{"key": "kiln.dev/overseas", "operator": "Exists"}],'
+    ' "proxy": {"https": "http://proxy:3128", "noProxy": "10.0.0.0/8"},'
+    ' "registryMirrors": {"docker.io": "mirror.overseas:5000"}}, "plain": {}}'
+)
+
+
+def test_build_pools_and_mirrors_to_the_builders_config() -> None:
+    config = Settings.from_env(
+        {"KILN_BUILD_POOLS": POOLS, "KILN_REGISTRY_MIRRORS": "docker.io=10.244.0.1:5001, quay.io=m:1/quay"}
+    ).build_config
+    assert config.registry_mirrors == (("docker.io", "10.244.0.1:5001"), ("quay.io", "m:1/quay"))
+    overseas = config.pools["overseas"]
+    assert overseas.node_selector == (("topology.kubernetes.io/region", "ap-southeast-1"),)
+    assert overseas.tolerations == ({"key": "kiln.dev/overseas", "operator": "Exists"},)
+    assert overseas.proxy is not None and overseas.proxy.env == {
+        "HTTPS_PROXY": "http://proxy:3128",
+        "https_proxy": "http://proxy:3128",
+        "NO_PROXY": "10.0.0.0/8",
+        "no_proxy": "10.0.0.0/8",
+    }
+    assert config.mirrors_for("overseas")["docker.io"] == "mirror.overseas:5000"
+    assert config.pools["plain"].node_selector == ()
+    assert Settings.from_env({}).build_config.pools == {}
+
+
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [
+        ("{not json", "KILN_BUILD_POOLS: not JSON"),
+        ('{"Overseas!": {}}', "KILN_BUILD_POOLS: "),
+        ('{"overseas": {"nodeSelectr": {}}}', "KILN_BUILD_POOLS: overseas.nodeSelectr: "),
+        (
+            '{"overseas": {"registryMirrors": {"docker.io": ""}}}',
+            "KILN_BUILD_POOLS: overseas.registryMirrors: ",
+        ),
+    ],
+)
+def test_bad_build_pools_name_the_variable_and_the_place(value: str, named: str) -> None:
+    with pytest.raises(SettingsError, match=f"^{named}"):
+        Settings.from_env({"KILN_BUILD_POOLS": value})
+
+
+def test_bad_registry_mirrors_name_the_variable() -> None:
+    with pytest.raises(SettingsError, match=r"^KILN_REGISTRY_MIRRORS: "):
+        Settings.from_env({"KILN_REGISTRY_MIRRORS": "docker.io"})
