@@ -9,6 +9,7 @@ it never skips.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import socket
@@ -19,7 +20,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pytest
 from kubernetes import client, config
@@ -246,6 +247,29 @@ def crds(cluster: Cluster) -> Cluster:
     return cluster
 
 
+# The build pool the session's operator offers: this node, a toleration, a NO_PROXY (no proxy runs
+# here to send builds through; the unit tests pin the proxy variables).
+POOL = "local"
+POOL_TOLERATION = {"key": "kiln.dev/pool", "operator": "Equal", "value": POOL, "effect": "NoSchedule"}
+POOL_NO_PROXY = "kiln.invalid"
+# The port of the base-image mirror registry (on the node address, as the registry's).
+MIRROR_PORT = 5001
+
+
+def mirror_address() -> str:
+    """host:port of the mirror registry as pods reach it."""
+    return f"{_hack('registry.sh', 'address').rsplit(':', 1)[0]}:{MIRROR_PORT}"
+
+
+def pool_setting(cluster: Cluster) -> dict[str, Any]:
+    (node,) = client.CoreV1Api(cluster.api_client).list_node().items
+    return {
+        "nodeSelector": {"kubernetes.io/hostname": node.metadata.labels["kubernetes.io/hostname"]},
+        "tolerations": [POOL_TOLERATION],
+        "proxy": {"noProxy": POOL_NO_PROXY},
+    }
+
+
 class OperatorProcess:
     """`kiln operator` as a real process against the test cluster (so a test can kill and restart it)."""
 
@@ -273,7 +297,10 @@ class OperatorProcess:
             "KILN_BUILD_STRATEGY": "buildah",
             "KILN_BUILDAH_IMAGE": self.cluster.builder_image,
             "KILN_CLONE_IMAGE": self.cluster.builder_image,
-            "KILN_INSECURE_REGISTRIES": _hack("registry.sh", "address"),
+            "KILN_INSECURE_REGISTRIES": f"{_hack('registry.sh', 'address')},{mirror_address()}",
+            # base images of docker.io come from the mirror registry a test starts (test_mirrors)
+            "KILN_REGISTRY_MIRRORS": f"docker.io={mirror_address()}",
+            "KILN_BUILD_POOLS": json.dumps({POOL: pool_setting(self.cluster)}),
             "KILN_GIT_URL_REWRITES": f"https://github.com/kiln-e2e/={_hack('gitserver.sh', 'url')}/",
             # the harness's receiver and operator both act as the kubeconfig's user
             "KILN_TRIGGER_USERS": "kiln-admin",

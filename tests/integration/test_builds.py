@@ -60,7 +60,7 @@ class BuildEnv:
             "apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
         )
 
-    def repository(self, name: str, *, no_cache: bool = False) -> None:
+    def repository(self, name: str, *, no_cache: bool = False, **build: Any) -> None:
         """A Repository for code repository `name` of the git daemon, with its webhook Secret."""
         self.apply(
             {
@@ -79,7 +79,7 @@ class BuildEnv:
                         "url": f"{GITHUB_OWNER}{name}.git",
                         "webhook": {"autoRegister": False},
                     },
-                    "build": {"noCache": no_cache},
+                    "build": {"noCache": no_cache, **build},
                 },
             },
         )
@@ -106,11 +106,21 @@ class BuildEnv:
 
     def deliver(self, repository: str, commit: str, files: dict[str, str]) -> str:
         """Deliver GitHub's push of `commit` (which changed `files`) to the receiver: the BuildRun's name."""
+        status, answer = self.answer(repository, commit, files)
+        assert status == 202, answer
+        (run,) = answer["buildRuns"]
+        return str(run["name"])
+
+    def answer(
+        self, repository: str, commit: str, files: dict[str, str], before: str | None = None
+    ) -> tuple[int, Any]:
+        """Deliver GitHub's push of `commit` (which changed `files`): the receiver's status and answer.
+        Without `before` it is the push creating the branch (whose changed files are unknown)."""
         payload = json.loads(PAYLOAD.read_bytes())
         payload["ref"] = "refs/heads/main"
-        payload["before"] = "0" * 40
+        payload["before"] = before or "0" * 40
         payload["after"] = commit
-        payload["created"] = True
+        payload["created"] = before is None
         payload["head_commit"] = {
             **payload["head_commit"],
             "id": commit,
@@ -135,10 +145,7 @@ class BuildEnv:
             answer = http("POST", url, body, headers)
             return answer if answer[0] not in (404, 503) else None
 
-        status, answer = eventually(delivered, what="the receiver to know the Repository")
-        assert status == 202, answer
-        (run,) = answer["buildRuns"]
-        return str(run["name"])
+        return eventually(delivered, what="the receiver to know the Repository")
 
     def build_run(self, name: str) -> Manifest:
         obj: Manifest = self.custom.get_namespaced_custom_object(
