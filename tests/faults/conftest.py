@@ -15,8 +15,8 @@ from tests.unit.webhooks.objects import CHANGES_RULE, MAIN_RULE, PATTERN_RULE, r
 @pytest.fixture(scope="module")
 def quiet_tenant(operator: OperatorProcess) -> Iterator[Tenant]:
     """Repository `app` (the shared GitHub push's), its Secret and three rules, two of which build
-    that push. One build at a time: the Jobs for a flood of BuildRuns wait for the slot instead of
-    loading the node, and go with the tenant at the end."""
+    that push. One build at a time: a flood of BuildRuns waits in the tenant's queue instead of
+    loading the node, and goes with the tenant at the end."""
     tenants = Tenants(operator.cluster)
     try:
         name = tenants.create(tenant_spec(quota={"maxConcurrentBuilds": 1}))

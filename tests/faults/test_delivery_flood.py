@@ -2,9 +2,8 @@
 and truncated bodies, shuffled and sent 16 at a time. Exactly the valid pushes become BuildRuns,
 each once; every other delivery gets its 4xx or `duplicate`; nothing gets a 5xx.
 
-Counts and statuses only, no timing. The tenant builds one at a time, so the Jobs the operator
-creates for these BuildRuns wait for a slot instead of loading the node; deleting the tenant at
-the end takes them away.
+Counts and statuses only, no timing. The tenant builds one at a time, so these BuildRuns wait in
+its queue instead of loading the node; deleting the tenant at the end takes them away.
 """
 
 from __future__ import annotations

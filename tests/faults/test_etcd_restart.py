@@ -1,6 +1,7 @@
 """etcd is killed (SIGKILL) and started again on its data while pushes arrive. Deliveries get 202 or
 503 with Retry-After in time; after redelivery every push has its BuildRuns once, and the operator,
-which lived through it, gives every BuildRun exactly one Job."""
+which lived through it, has taken up every BuildRun: started with exactly one Job, or queued with
+none, and never more started than the tenant's one slot."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import signal
 import time
 import uuid
 from collections import Counter
+from typing import Any
 
 import aiohttp
 from kubernetes import client
@@ -73,10 +75,20 @@ def test_etcd_killed_and_restarted_to_every_push_built_once(
     assert set(landed) == set(answers) and set(landed.values()) == {len(EXPECTED_TAGS)}
     batch = client.BatchV1Api(quiet_tenant.cluster.api_client)
 
-    def jobs_per_run() -> Counter[str] | None:
-        jobs = batch.list_namespaced_job(quiet_tenant.namespace, label_selector=LABEL_BUILD_RUN).items
-        found = Counter(j.metadata.labels[LABEL_BUILD_RUN] for j in jobs)
-        return found if set(found) == {r["metadata"]["name"] for r in runs} else None
+    def taken_up() -> list[dict[str, Any]] | None:
+        found = quiet_tenant.buildruns()
+        phases = [(r.get("status") or {}).get("phase") for r in found]
+        return found if len(found) == len(runs) and all(phases) else None
 
-    found = eventually(jobs_per_run, timeout=180, what="a Job for every BuildRun")
-    assert set(found.values()) == {1}  # exactly one each
+    runs = eventually(taken_up, timeout=180, what="a status on every BuildRun")
+    jobs = Counter(
+        j.metadata.labels[LABEL_BUILD_RUN]
+        for j in batch.list_namespaced_job(quiet_tenant.namespace, label_selector=LABEL_BUILD_RUN).items
+    )
+    started = [r for r in runs if r["status"].get("jobName")]
+    queued = [r for r in runs if not r["status"].get("jobName")]
+    assert started, "the first push should have started"
+    assert {r["metadata"]["name"] for r in started} == set(jobs) and set(jobs.values()) == {1}
+    assert all(r["status"]["phase"] == "Pending" for r in queued), [r["status"] for r in queued]
+    unfinished = [r for r in started if r["status"]["phase"] in ("Pending", "Running")]
+    assert len(unfinished) <= 1, [r["metadata"]["name"] for r in unfinished]

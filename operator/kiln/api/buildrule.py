@@ -178,12 +178,18 @@ class BuildRuleSpec(KilnModel):
     run_policy: RunPolicy = Field(
         RunPolicy.SERIAL,
         description=(
-            "When triggered while a BuildRun of the rule runs: `Parallel` runs both, `Serial` queues the new "
-            "one, `SerialLatestOnly` queues it and supersedes older queued ones."
+            "When triggered while a BuildRun of the rule runs: `Parallel` runs both (within the tenant's "
+            "maxConcurrentBuilds); `Serial` runs one at a time, the others wait in phase Pending with reason "
+            "`Queued` and their place in line, oldest first; `SerialLatestOnly` is Serial, and a newer push "
+            "supersedes every older waiting run (phase Cancelled, reason `Superseded`)."
         ),
     )
     timeout: Duration = Field(
-        "1h", description="A BuildRun running longer fails with reason Timeout, e.g. `90m`."
+        "1h",
+        description=(
+            "A build running longer fails with reason Timeout and its Pod is stopped, e.g. `90m`; counted "
+            "from the start of its Job (time waiting in the queue does not count)."
+        ),
     )
     paths: list[str] = Field(
         default_factory=list,
@@ -193,7 +199,13 @@ class BuildRuleSpec(KilnModel):
         default_factory=list,
         description="Glob patterns; a push whose changed files all match these does not build.",
     )
-    history: History = Field(default_factory=History, description="How many finished BuildRuns are kept.")
+    history: History = Field(
+        default_factory=History,
+        description=(
+            "How many finished BuildRuns of the rule are kept; older ones are deleted with their Jobs and "
+            "log archives. Waiting and running BuildRuns are never deleted."
+        ),
+    )
 
 
 class BuildRuleStatus(KilnModel):

@@ -159,6 +159,8 @@ class BuildRunStatus(KilnModel):
     conditions: list[Condition] = conditions_field(
         "Succeeded: Unknown while pending or running, then True or False; its reason is one of "
         + ", ".join(SucceededReason)
+        + ". Accelerated: False (NotSupported) when the Repository asks for eStargz variants that the "
+        "build's strategy cannot write"
     )
     short_commit: str | None = Field(
         None,

@@ -50,7 +50,12 @@ class Quota(KilnModel):
     """Limits on the tenant's builds; an unset field takes the operator's default (4 builds, 2 CPU, 4Gi)."""
 
     max_concurrent_builds: int | None = Field(
-        None, ge=1, description="At most this many BuildRuns of the tenant run at the same time."
+        None,
+        ge=1,
+        description=(
+            "At most this many BuildRuns of the tenant have a build Job at the same time; the others wait "
+            "in phase Pending with reason `Queued`, oldest first, and start as slots free."
+        ),
     )
     cpu: Quantity | None = Field(None, description="CPU limit of one build, e.g. `2` or `500m`.")
     memory: Quantity | None = Field(None, description="Memory limit of one build, e.g. `4Gi`.")
@@ -77,7 +82,11 @@ class NamespaceSpec(KilnModel):
     registry: Registry = Field(description="Where the tenant's images are pushed.")
     build_pools: UniqueList[PoolName] = Field(
         default_factory=list,
-        description="Build pools the tenant's Repositories may use; empty: only the operator's default pool.",
+        description=(
+            "Build pools (names in the operator's KILN_BUILD_POOLS) the tenant's Repositories may pick in "
+            "spec.build.pool; an unknown name is refused. Empty: none, builds run where the operator's "
+            "default places them."
+        ),
     )
     quota: Quota | None = Field(
         None,

@@ -82,13 +82,18 @@ class BuildSettings(KilnModel):
     pool: PoolName | None = Field(
         None,
         description=(
-            "Named build pool to build on, e.g. `overseas`; must be allowed by the Namespace. "
-            "Unset: the operator's default pool."
+            "Build pool to build on, e.g. `overseas`: one of the operator's KILN_BUILD_POOLS (node selector, "
+            "tolerations, proxy, registry mirrors) that the Namespace's spec.buildPools allows; anything else "
+            "is refused. Unset: no node selector or proxy, the operator-wide registry mirrors only."
         ),
     )
     accelerated: bool = Field(
         False,
-        description="Also push an eStargz (lazily pulled) variant of each image, tagged `<tag>-accelerated`.",
+        description=(
+            "Also push an eStargz (lazily pulled) variant of each tag as `<tag>-accelerated` (buildkit "
+            "strategy). The buildah strategy cannot write eStargz: its BuildRuns push the plain tags only "
+            "and say so in condition `Accelerated` (False, reason `NotSupported`)."
+        ),
     )
 
 

@@ -65,3 +65,42 @@ def test_bad_settings_and_mismatched_objects_are_clear_errors(
     code = main(["job", "render", *FILES[:2], "--rule", str(EXAMPLES / "buildrule-main.yaml"), *FILES[4:]])
     err = capsys.readouterr().err
     assert code == 2 and "InvalidRule" in err and "release" in err
+
+
+def test_mirrors_pools_and_estargz_show_in_the_rendered_job(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KILN_BUILD_STRATEGY", raising=False)
+    settings = tmp_path / "settings.env"
+    settings.write_text(
+        "KILN_REGISTRY_MIRRORS=docker.io=mirror.local:5000\n"
+        'KILN_BUILD_POOLS={"overseas": {"nodeSelector": {"region": "sg"}}}\n'
+    )
+    repository = yaml.safe_load((EXAMPLES / "repository.yaml").read_text())
+    repository["spec"]["build"] = {"accelerated": True, "pool": "overseas"}
+    tenant = yaml.safe_load((EXAMPLES / "namespace.yaml").read_text())
+    tenant["spec"]["buildPools"] = ["overseas"]
+    (tmp_path / "repository.yaml").write_text(yaml.safe_dump(repository))
+    (tmp_path / "namespace.yaml").write_text(yaml.safe_dump(tenant))
+    files = [
+        *FILES[:4],
+        "--repository",
+        str(tmp_path / "repository.yaml"),
+        "--tenant",
+        str(tmp_path / "namespace.yaml"),
+    ]
+    code = main(["job", "render", *files, "--settings", str(settings)])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    config_map, job = [d for d in yaml.safe_load_all(out.out) if d]
+    assert 'mirrors = ["mirror.local:5000"]' in config_map["data"]["buildkitd.toml"]
+    pod = job["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"region": "sg"}
+    (build,) = pod["containers"]
+    assert "compression=estargz" in build["command"][2]
+    # a tenant that does not allow the pool: the reason, not a Job
+    tenant["spec"]["buildPools"] = []
+    (tmp_path / "namespace.yaml").write_text(yaml.safe_dump(tenant))
+    code = main(["job", "render", *files, "--settings", str(settings)])
+    err = capsys.readouterr().err
+    assert code == 2 and "InvalidRepository" in err and "spec.build.pool" in err
