@@ -90,6 +90,11 @@ class GiteeMode(enum.StrEnum):
     SIGNATURE = "signature"
 
 
+# When the creator made a BuildRun, to the microsecond (creationTimestamp has whole seconds): the
+# order of a tenant's queue within one second. Set by the webhook receiver.
+ANNOTATION_CREATED_AT = f"{GROUP}/created-at"
+
+
 class ConditionType(enum.StrEnum):
     """Condition types used in the kinds' status.conditions."""
 

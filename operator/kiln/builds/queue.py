@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -49,6 +50,25 @@ class QueuePlan:
     waiting: tuple[tuple[str, str], ...] = ()
     # (name, the newer run that supersedes it)
     superseded: tuple[tuple[str, str], ...] = ()
+
+
+def line_time(creation_timestamp: str, created_at: str | None) -> str:
+    """Where a run stands in line: its creationTimestamp, refined to the microsecond by its
+    `kiln.dev/created-at` annotation. The annotation only orders runs within their creation second
+    (it is clamped into it), so no creator can move a run ahead of an older one."""
+    try:
+        created = datetime.fromisoformat(creation_timestamp.replace("Z", "+00:00"))
+    except ValueError:
+        return creation_timestamp
+    stamp = None
+    if created_at:
+        try:
+            stamp = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
+        except ValueError:
+            stamp = None
+    if stamp is not None and stamp.tzinfo is not None:
+        created = min(max(stamp, created), created + timedelta(microseconds=999_999))
+    return created.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _ordinal(n: int) -> str:

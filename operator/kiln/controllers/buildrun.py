@@ -11,17 +11,21 @@ handler threads) reads its log into `status.progress`.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import kopf
+from kubernetes.client.exceptions import ApiException
 
 from kiln.api.constants import (
+    ANNOTATION_CREATED_AT,
     API_VERSION,
     BUILD_RULE,
     BUILD_RUN,
@@ -33,7 +37,15 @@ from kiln.api.constants import (
     VERSION,
 )
 from kiln.builds import Strategy
-from kiln.builds.queue import FinishedRun, QueuedRun, beyond_history, history_of, plan_queue, run_policy
+from kiln.builds.queue import (
+    FinishedRun,
+    QueuedRun,
+    beyond_history,
+    history_of,
+    line_time,
+    plan_queue,
+    run_policy,
+)
 from kiln.builds.status import FINISHED, cancelled_fields, finish_event, queued_fields, superseded_fields
 from kiln.controllers.runtime import Runtime
 from kiln.reconcile import metrics
@@ -59,6 +71,9 @@ PROGRESS_FOLLOWERS = 64
 # how often each tenant's queue and history are looked at besides the events that move them
 QUEUE_RESYNC_SECONDS = 10.0
 _FOLLOWERS = ThreadPoolExecutor(PROGRESS_FOLLOWERS, thread_name_prefix="kiln-progress")
+# dispatches and history trims, off kopf's handler threads and the loop's default executor
+_DISPATCHERS = ThreadPoolExecutor(4, thread_name_prefix="kiln-queue")
+log = logging.getLogger("kiln.builds")
 
 
 def _finished(status: Any) -> bool:
@@ -288,7 +303,9 @@ def _queued_run(body: Mapping[str, Any], indexes: Indexes, lookup: IndexLookup) 
         name=name,
         rule=rule,
         policy=run_policy(lookup.rule(namespace, rule)),
-        created=str(meta.get("creationTimestamp", "")),
+        created=line_time(
+            str(meta.get("creationTimestamp", "")), (meta.get("annotations") or {}).get(ANNOTATION_CREATED_AT)
+        ),
         active=bool(status.get("jobName")) or (namespace, name) in indexes.build_jobs or _RUNS.started(uid),
     )
 
@@ -297,35 +314,93 @@ def dispatch(
     memo: Runtime, namespace: str, indexes: Indexes, own: tuple[kopf.Body, kopf.Patch] | None = None
 ) -> None:
     """Start the tenant's waiting runs that may start now (policies and cap), tell the others their
-    place, supersede what SerialLatestOnly drops. Serialized per namespace; `own` is a create
-    handler's BuildRun and patch (its start rides on kopf's patch)."""
-    _SCHEDULED.discard(namespace)
+    place, supersede what SerialLatestOnly drops. Serialized per namespace: with `own` (a create
+    handler's BuildRun and patch, whose start then rides on kopf's patch) it runs here only if no
+    other dispatch of the namespace does, else it is left to one scheduled after that (kopf's few
+    handler threads never wait on a busy namespace)."""
+    lock = _namespace_lock(namespace)
+    if own is not None and not lock.acquire(blocking=False):
+        schedule_dispatch(memo, namespace, indexes)
+        return
+    if own is None:
+        lock.acquire()
+    try:
+        _SCHEDULED.discard(namespace)
+        _dispatch_locked(memo, namespace, indexes, own)
+    finally:
+        lock.release()
+
+
+def schedule_dispatch(memo: Runtime, namespace: str, indexes: Indexes) -> None:
+    """Dispatch the namespace soon, on the dispatch pool (once, however often it is asked before)."""
+    if namespace in _SCHEDULED:
+        return
+    _SCHEDULED.add(namespace)
+    _DISPATCHERS.submit(_dispatch_logged, memo, namespace, indexes)
+
+
+def _dispatch_logged(memo: Runtime, namespace: str, indexes: Indexes) -> None:
+    try:
+        dispatch(memo, namespace, indexes)
+    except Exception:  # a pool thread has no kopf to log it; the next event or timer dispatches again
+        log.exception(f"dispatching the build queue of {namespace} failed")
+
+
+def _dispatch_locked(
+    memo: Runtime, namespace: str, indexes: Indexes, own: tuple[kopf.Body, kopf.Patch] | None
+) -> None:
     lookup = indexes.lookup(memo)
-    with _namespace_lock(namespace):
-        bodies: dict[str, Mapping[str, Any]] = {
-            str(b["metadata"]["uid"]): b
-            for b in indexes.unfinished_runs.get(namespace, [])
-            if not _RUNS.finished(str(b["metadata"]["uid"]))
-        }
-        if own is not None:
-            bodies[str(own[0]["metadata"]["uid"])] = own[0]
-        runs = {b["metadata"]["name"]: (b, _queued_run(b, indexes, lookup)) for b in bodies.values()}
-        plan = plan_queue((run for _, run in runs.values()), _cap(lookup, namespace, memo))
-        own_name = own[0]["metadata"]["name"] if own is not None else None
-        starts = list(plan.start)
-        if own_name is not None and runs[own_name][1].active and own_name not in starts:
-            starts.insert(0, own_name)  # its Job exists (a restart came between it and the status): adopt it
-        for name in starts:
-            body = runs[name][0]
-            _RUNS.start(str(body["metadata"]["uid"]))
-            fields = start(memo.kube, memo.settings, body, lookup)
-            _write(memo, body, fields, own[1] if own is not None and name == own_name else None)
-        for name, message in plan.waiting:
-            body = runs[name][0]
-            _write(memo, body, queued_fields(message, _conditions_of(body)))
-        for name, newer in plan.superseded:
-            body = runs[name][0]
-            _write(memo, body, superseded_fields(newer, runs[newer][1].rule, _conditions_of(body)))
+    tenant = lookup.tenant(namespace)
+    if tenant is not None and tenant.deleting:
+        return  # its BuildRuns go with its namespace
+    bodies: dict[str, Mapping[str, Any]] = {
+        str(b["metadata"]["uid"]): b
+        for b in indexes.unfinished_runs.get(namespace, [])
+        if not _RUNS.finished(str(b["metadata"]["uid"]))
+    }
+    if own is not None:
+        bodies[str(own[0]["metadata"]["uid"])] = own[0]
+    runs = {b["metadata"]["name"]: (b, _queued_run(b, indexes, lookup)) for b in bodies.values()}
+    plan = plan_queue((run for _, run in runs.values()), _cap(lookup, namespace, memo))
+    own_name = own[0]["metadata"]["name"] if own is not None else None
+    starts = list(plan.start)
+    if own_name is not None and runs[own_name][1].active and own_name not in starts:
+        starts.insert(0, own_name)  # its Job exists (a restart came between it and the status): adopt it
+
+    def act(name: str, what: Callable[[Mapping[str, Any]], None]) -> None:
+        """One run's part; a run deleted meanwhile is skipped, another failure is logged and left
+        to the next dispatch, except the create handler's own (kopf retries that handler)."""
+        body = runs[name][0]
+        try:
+            what(body)
+        except ApiException as error:
+            if name == own_name and error.status != 404:
+                raise
+            if error.status != 404:
+                log.warning(f"BuildRun {namespace}/{name}: {error.status} {error.reason}; the queue retries")
+
+    def begin(body: Mapping[str, Any]) -> None:
+        fields = start(memo.kube, memo.settings, body, lookup)
+        # marked once its Job exists (a failed start is the next dispatch's), before the status
+        # that says so reaches the indexes
+        _RUNS.start(str(body["metadata"]["uid"]))
+        patch = own[1] if own is not None and body["metadata"]["name"] == own_name else None
+        _write(memo, body, fields, patch)
+
+    for name in starts:
+        act(name, begin)
+    for name, message in plan.waiting:
+        act(name, partial(_queue, memo, message))
+    for name, newer in plan.superseded:
+        act(name, partial(_supersede, memo, newer, runs[newer][1].rule))
+
+
+def _queue(memo: Runtime, message: str, body: Mapping[str, Any]) -> None:
+    _write(memo, body, queued_fields(message, _conditions_of(body)))
+
+
+def _supersede(memo: Runtime, newer: str, rule: str, body: Mapping[str, Any]) -> None:
+    _write(memo, body, superseded_fields(newer, rule, _conditions_of(body)))
 
 
 def _conditions_of(body: Mapping[str, Any]) -> list[Any]:
@@ -343,17 +418,19 @@ def trim_history(memo: Runtime, namespace: str, rule: str, indexes: Indexes) -> 
 
 
 async def _released(memo: Runtime, namespace: str, rule: str, indexes: Indexes) -> None:
-    """A run finished or went: its slot frees (dispatch, unless one is already on its way) and its
-    rule's history may be over its bound."""
-    schedule = namespace not in _SCHEDULED
-    _SCHEDULED.add(namespace)
-    await asyncio.to_thread(_after_release, memo, namespace, rule, indexes, schedule)
+    """A run finished or went: its slot frees (a dispatch, unless one is already on its way) and
+    its rule's history may be over its bound."""
+    schedule_dispatch(memo, namespace, indexes)
+    await asyncio.get_running_loop().run_in_executor(
+        _DISPATCHERS, _trim_logged, memo, namespace, rule, indexes
+    )
 
 
-def _after_release(memo: Runtime, namespace: str, rule: str, indexes: Indexes, schedule: bool) -> None:
-    if schedule:
-        dispatch(memo, namespace, indexes)
-    trim_history(memo, namespace, rule, indexes)
+def _trim_logged(memo: Runtime, namespace: str, rule: str, indexes: Indexes) -> None:
+    try:
+        trim_history(memo, namespace, rule, indexes)
+    except Exception:
+        log.exception(f"trimming the history of BuildRule {namespace}/{rule} failed")
 
 
 @kopf.on.event(GROUP, VERSION, BUILD_RUN.plural)
@@ -407,8 +484,10 @@ def tenant_queue(name: str, memo: Runtime, **kwargs: Any) -> None:
     indexes = Indexes.of(kwargs)
     for tenant in indexes.tenants.get(name, []):
         namespace = tenant.kubernetes_namespace
-        if namespace and indexes.unfinished_runs.get(namespace):
-            dispatch(memo, namespace, indexes)
+        if not namespace or tenant.deleting:
+            continue
+        if indexes.unfinished_runs.get(namespace):
+            schedule_dispatch(memo, namespace, indexes)
         for key in [k for k in indexes.finished_runs if k[0] == namespace]:
             trim_history(memo, namespace, key[1], indexes)
 

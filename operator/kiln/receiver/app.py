@@ -28,7 +28,7 @@ from aiohttp import web
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from kiln.api.constants import BUILD_RUN, GROUP, VERSION, Provider
+from kiln.api.constants import ANNOTATION_CREATED_AT, BUILD_RUN, GROUP, VERSION, Provider
 from kiln.platform import metrics as platform_metrics
 from kiln.platform.kube import load_api_client
 from kiln.receiver import metrics
@@ -102,6 +102,11 @@ class KubeCreator:
         self._executor = executor
 
     def create_one(self, namespace: str, manifest: dict[str, Any]) -> CreateResult:
+        meta = manifest["metadata"]
+        # the queue's order within a second (creationTimestamp has whole seconds)
+        created_at = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+        annotations = {**(meta.get("annotations") or {}), ANNOTATION_CREATED_AT: created_at}
+        manifest = {**manifest, "metadata": {**meta, "annotations": annotations}}
         try:
             self._api.create_namespaced_custom_object(
                 GROUP, VERSION, namespace, BUILD_RUN.plural, manifest, _request_timeout=CREATE_TIMEOUT

@@ -3,6 +3,8 @@ a rule's finished BuildRuns and its history -> which are deleted."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from kiln.api.buildrule import History, RunPolicy
@@ -12,6 +14,7 @@ from kiln.builds.queue import (
     QueuedRun,
     beyond_history,
     history_of,
+    line_time,
     plan_queue,
     run_policy,
 )
@@ -174,3 +177,21 @@ def test_places_beyond_those_shown_do_not_name_the_run_ahead() -> None:
         f"queued, more than {PLACES_SHOWN} in line: BuildRule web builds one at a time (Serial)"
     )
     assert before.waiting[0][1] != after.waiting[0][1]
+
+
+def test_line_time_orders_within_the_creation_second_only() -> None:
+    assert line_time("2026-12-01T10:00:00Z", None) == "2026-12-01T10:00:00.000000Z"
+    assert line_time("2026-12-01T10:00:00Z", "2026-12-01T10:00:00.250000Z") == "2026-12-01T10:00:00.250000Z"
+    # a stamp outside the creation second is clamped into it: no run moves ahead of an older one
+    assert line_time("2026-12-01T10:00:00Z", "2020-01-01T00:00:00Z") == "2026-12-01T10:00:00.000000Z"
+    assert line_time("2026-12-01T10:00:00Z", "2030-01-01T00:00:00Z") == "2026-12-01T10:00:00.999999Z"
+    assert line_time("2026-12-01T10:00:00Z", "not a time") == "2026-12-01T10:00:00.000000Z"
+    assert (
+        line_time("2026-12-01T10:00:00Z", "2026-12-01T10:00:00.5") == "2026-12-01T10:00:00.000000Z"
+    )  # no zone
+    early, late = (
+        line_time("2026-12-01T10:00:00Z", f"2026-12-01T10:00:00.{f}Z") for f in ("100000", "900000")
+    )
+    # within a second the stamp decides, not the name
+    plan = plan_queue([replace(run("z"), created=early), replace(run("a"), created=late)], cap=1)
+    assert plan.start == ("z",)
