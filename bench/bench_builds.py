@@ -7,9 +7,10 @@ with a Repository and a BuildRule, and sends signed pushes open-loop at RATE per
 over the tenants, each with its own delivery id (so each makes one BuildRun, and the operator one
 Job). A watch of BuildRuns and one of Jobs record when each appears.
 
-What is measured is the operator's latency, not the node's: the tenants' quotas keep few build
-pods running (the Jobs wait for a slot, as queued builds do), so nearly every build is in flight
-until the end. Reports, in the same run: push -> BuildRun (the receiver's part, the baseline),
+What is measured is the operator's latency, not the node's: the tenants build on a pool whose node
+selector matches no node (the build pods stay unscheduled) with a cap no run reaches and a Parallel
+rule, so every BuildRun goes through the queue's dispatch and gets its Job at once, and nearly every
+build is in flight until the end. Reports, in the same run: push -> BuildRun (the receiver's part, the baseline),
 push -> Job (the whole path) and BuildRun -> Job (the operator's own part), p50/p99/max, and the
 operator's RSS when 1 000 BuildRuns were in flight and at the end. Prints a table; asserts nothing.
 Deletes what it created.
@@ -54,6 +55,7 @@ RATE = 20  # pushes per second
 SECONDS = float(os.environ.get("KILN_BENCH_SECONDS", "180"))
 RSS_AT = 1000  # BuildRuns in flight when the operator's RSS is read
 SETTLE_SECONDS = 60.0  # how long to wait for the last Jobs to appear
+POOL = "bench-nowhere"  # a build pool no node is in
 
 
 @dataclass
@@ -121,6 +123,7 @@ def operator(kubeconfig: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
         "KILN_WEBHOOK_HOST": "127.0.0.1",
         "KILN_WEBHOOK_PORT": str(admission),
         "KILN_TRIGGER_USERS": "kiln-admin",
+        "KILN_BUILD_POOLS": json.dumps({POOL: {"nodeSelector": {"kiln.dev/bench": "no-such-node"}}}),
     }
     kiln = str(ROOT / ".venv" / "bin" / "kiln")
     log = open(os.devnull, "wb")  # noqa: SIM115 - closed below
@@ -197,8 +200,12 @@ def main() -> None:
         apply_crds(kubectl, without_admission=False)
         api_client = kube_config.new_client_from_config(config_file=kubeconfig)
         custom, batch = client.CustomObjectsApi(api_client), client.BatchV1Api(api_client)
-        # one build at a time each: the Jobs wait for the slot, so the node stays out of the figures
-        tenants = [Tenant(kubectl, quota={"maxConcurrentBuilds": 1}) for _ in range(TENANTS)]
+        # no build pod is ever scheduled (the pool's node selector matches no node), so the node stays
+        # out of the figures; no cap or rule holds a run back, so each gets its Job at once
+        tenants = [
+            Tenant(kubectl, quota={"maxConcurrentBuilds": 100_000}, pool=POOL, run_policy="Parallel")
+            for _ in range(TENANTS)
+        ]
         names = [t.name for t in tenants]
         runs, jobs, stop = Watched(), Watched(), threading.Event()
         rss: dict[str, float] = {}

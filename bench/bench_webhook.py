@@ -119,6 +119,8 @@ class Tenant:
     kubectl: list[str]
     name: str = field(default_factory=lambda: f"bench-{uuid.uuid4().hex[:6]}")
     quota: dict[str, Any] | None = None  # the Kiln Namespace's spec.quota
+    pool: str | None = None  # a build pool the tenant allows and its Repository builds on
+    run_policy: str | None = None  # the rule's runPolicy (default: the API's, Serial)
 
     @property
     def namespace(self) -> str:
@@ -130,6 +132,7 @@ class Tenant:
             "repository": "app",
             "source": {"type": "Branch", "name": "changes"},
             "tags": [{"tag": "latest"}],
+            **({"runPolicy": self.run_policy} if self.run_policy else {}),
         }
         return [
             {
@@ -145,6 +148,7 @@ class Tenant:
                     "kubernetesNamespace": ns,
                     "registry": {"server": "127.0.0.1:5000"},
                     **({"quota": self.quota} if self.quota else {}),
+                    **({"buildPools": [self.pool]} if self.pool else {}),
                 },
             },
             {
@@ -162,7 +166,8 @@ class Tenant:
                         "provider": "github",
                         "url": "https://github.com/baxterthehacker/public-repo.git",
                         "webhook": {"secretRef": {"name": "app-hook"}, "autoRegister": False},
-                    }
+                    },
+                    **({"build": {"pool": self.pool}} if self.pool else {}),
                 },
             },
             {
