@@ -150,6 +150,18 @@ class Logs(KilnModel):
     )
 
 
+class CommitStatusReport(KilnModel):
+    """The build's state as last reported on its commit (GitHub status, GitLab commit status,
+    Bitbucket build status)."""
+
+    state: str | None = Field(
+        None, description="The state reported: `queued`, `running`, `succeeded`, `failed` or `cancelled`."
+    )
+    error: str | None = Field(
+        None, description="Why the report failed (the code host's message); the build is not affected."
+    )
+
+
 class BuildRunStatus(KilnModel):
     """Observed state of a BuildRun, written by the operator."""
 
@@ -179,6 +191,13 @@ class BuildRunStatus(KilnModel):
     progress: Progress | None = Field(None, description="How far the build is, while it runs.")
     strategy: str | None = Field(None, description="The build strategy that ran it, `buildkit` or `buildah`.")
     logs: Logs | None = Field(None, description="Where the build log is kept.")
+    commit_status: CommitStatusReport | None = Field(
+        None,
+        description=(
+            "The last state reported on the commit; only for Repositories with source.credentialsSecretRef "
+            "(the token reports it)."
+        ),
+    )
     observed_generation: int | None = observed_generation_field()
     kopf: dict[str, Any] | None = kopf_state_field()
 

@@ -119,7 +119,20 @@ class WebhookStatus(KilnModel):
     """The webhook as registered on the code host."""
 
     id: str | None = Field(None, description="The code host's id of the registered webhook.")
-    url: str | None = Field(None, description="The URL the code host delivers push events to.")
+    url: str | None = Field(
+        None,
+        description=(
+            "The URL the code host delivers push events to: `<KILN_RECEIVER_URL>/hooks/<provider>/<tenant>/"
+            "<repository>` (unset when the operator has no KILN_RECEIVER_URL)."
+        ),
+    )
+    secret_version: str | None = Field(
+        None,
+        description=(
+            "`<uid>/<resourceVersion>` of the webhook Secret the hook was registered with: when the Secret "
+            "changes (a rotated secret), the hook is updated."
+        ),
+    )
 
 
 class RepositoryStatus(KilnModel):

@@ -140,6 +140,14 @@ class Settings(BaseSettings):
     build_pools: Annotated[dict[PoolName, BuildPoolSetting], NoDecode, BeforeValidator(_json)] = Field(
         default_factory=dict
     )
+    # the receiver's external base URL, as code hosts reach it (e.g. https://kiln.example.com):
+    # Repositories' status.webhook.url and the hooks the operator registers; unset: no registration
+    receiver_url: str | None = None
+    # host=url pairs: the REST API of the code host serving clone URLs of `host` is at `url` (a
+    # proxy, an Enterprise API elsewhere); unset hosts use the host's own API (docs/codehosts.md)
+    codehost_api_urls: CommaSeparated = ()
+    # the build log page linked from commit statuses, with {namespace} and {name} of the BuildRun
+    build_log_url: str | None = None
     # who may create Push and Resync BuildRuns (Kubernetes user names); unset: the service accounts
     # kiln-operator and kiln-webhook of the operator namespace (the Helm chart's)
     trigger_users: CommaSeparated = ()
@@ -152,7 +160,32 @@ class Settings(BaseSettings):
         except ValueError as error:
             raise ValueError(f"{error} (expected comma-separated CIDRs such as 10.96.0.0/12)") from None
 
-    @field_validator("webhook_host", "webhook_service")
+    @field_validator("codehost_api_urls")
+    @classmethod
+    def _host_urls(cls, pairs: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [
+            p for p in pairs if "=" not in p or not p.partition("=")[2].startswith(("http://", "https://"))
+        ]
+        if bad:
+            raise ValueError(f"{list(bad)} are not host=http(s)://url")
+        return pairs
+
+    @field_validator("build_log_url")
+    @classmethod
+    def _log_url_fields(cls, template: str | None) -> str | None:
+        if template:
+            try:
+                template.format(namespace="n", name="n")
+            except (KeyError, IndexError, ValueError) as error:
+                raise ValueError(f"may use only {{namespace}} and {{name}}: {error}") from None
+        return template or None
+
+    @property
+    def codehost_api_url_map(self) -> dict[str, str]:
+        """Clone URL host -> its REST API base URL (KILN_CODEHOST_API_URLS)."""
+        return dict(_pairs(self.codehost_api_urls))
+
+    @field_validator("webhook_host", "webhook_service", "receiver_url")
     @classmethod
     def _unset_when_empty(cls, value: str | None) -> str | None:
         return value or None

@@ -33,6 +33,17 @@ QUEUE_TIME = Histogram(
     buckets=_QUEUE_BUCKETS,
 )
 
+COMMIT_STATUS_FAILURES = Counter(
+    "kiln_commit_status_failures_total",
+    "Build states that could not be reported on their commit, by code host.",
+    ["provider"],
+)
+HOOK_FAILURES = Counter(
+    "kiln_webhook_registration_failures_total",
+    "Reconciles of a Repository whose webhook could not be registered on the code host, by code host.",
+    ["provider"],
+)
+
 
 def _time(text: object) -> datetime | None:
     if not isinstance(text, str):
