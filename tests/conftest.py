@@ -270,6 +270,27 @@ def pool_setting(cluster: Cluster) -> dict[str, Any]:
     }
 
 
+# The code hosts' API stand-ins the session's operator is pointed at: clone URL host -> API base
+# URL (fixed ports: the operator reads its settings once; test_codehosts serves them).
+CODEHOST_PORTS = {
+    "github.com": 18101,
+    "gitlab.example.com": 18102,
+    "gitee.com": 18103,
+    "bitbucket.org": 18104,
+    "bitbucket.example.com": 18105,
+}
+CODEHOST_BASE_PATHS = {
+    "github.com": "/api/v3",
+    "gitlab.example.com": "",
+    "gitee.com": "/api/v5",
+    "bitbucket.org": "/2.0",
+    "bitbucket.example.com": "/rest",
+}
+CODEHOST_API_URLS = {
+    host: f"http://127.0.0.1:{port}{CODEHOST_BASE_PATHS[host]}" for host, port in CODEHOST_PORTS.items()
+}
+
+
 class OperatorProcess:
     """`kiln operator` as a real process against the test cluster (so a test can kill and restart it)."""
 
@@ -301,6 +322,10 @@ class OperatorProcess:
             # base images of docker.io come from the mirror registry a test starts (test_mirrors)
             "KILN_REGISTRY_MIRRORS": f"docker.io={mirror_address()}",
             "KILN_BUILD_POOLS": json.dumps({POOL: pool_setting(self.cluster)}),
+            # code hosts: the hooks the operator registers deliver to the receiver it hosts, and
+            # each host's REST API is a stand-in on loopback (tests/standins, test_codehosts)
+            "KILN_RECEIVER_URL": f"http://{self.RECEIVER}",
+            "KILN_CODEHOST_API_URLS": ",".join(f"{host}={url}" for host, url in CODEHOST_API_URLS.items()),
             "KILN_GIT_URL_REWRITES": f"https://github.com/kiln-e2e/={_hack('gitserver.sh', 'url')}/",
             # the harness's receiver and operator both act as the kubeconfig's user
             "KILN_TRIGGER_USERS": "kiln-admin",

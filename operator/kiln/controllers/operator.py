@@ -151,9 +151,9 @@ def run(
         os.environ["KUBECONFIG"] = kubeconfig
     # importing the handler modules registers them with kopf
     from kiln.controllers import admission as admission_handlers
-    from kiln.controllers import buildrule, buildrun, namespace
+    from kiln.controllers import buildrule, buildrun, namespace, repository
 
-    _ = (admission_handlers, buildrule, buildrun, namespace)
+    _ = (admission_handlers, buildrule, buildrun, namespace, repository)
     if admission:
         # watches the webhook configuration to keep it current (needs list and watch on it)
         from kiln.controllers import admission_config

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kiln.api.conditions import ConditionDict, get_condition, set_condition
-from kiln.api.constants import API_VERSION, LABEL_NAMESPACE, REPOSITORY, ConditionType, Provider
+from kiln.api.constants import API_VERSION, REPOSITORY, ConditionType, GiteeMode, Provider
 from kiln.api.repository import Repository
 from kiln.api.validation import checked_spec
 from kiln.codehosts import CodeHost, CodeHostError, NotFound, Unauthorized, Unreachable, client_for
@@ -210,6 +210,14 @@ def reconcile_repository(
             "NoCredentials",
             "registering the webhook needs source.credentialsSecretRef; or set webhook.autoRegister false",
         )
+    elif source.provider is Provider.GITEE and source.webhook.gitee_mode is GiteeMode.PASSWORD:
+        conditions.set(
+            ConditionType.WEBHOOK_REGISTERED,
+            False,
+            "PasswordMode",
+            "the operator registers Gitee hooks in signature mode: set webhook.giteeMode to signature, or "
+            "webhook.autoRegister to false and add the hook yourself",
+        )
     elif url is None:
         conditions.set(
             ConditionType.WEBHOOK_REGISTERED,
@@ -279,9 +287,3 @@ def remove_hook(kube: Kube, settings: Settings, body: Object, factory: ClientFac
         factory(source.provider, source.url, token, settings.codehost_api_url_map).delete_hook(str(hook_id))
     except (NotFound, Unauthorized):
         return
-
-
-def tenant_name(kube: Kube, namespace: str) -> str | None:
-    """The Kiln Namespace owning a Kubernetes namespace, from its label."""
-    found = kube.get("v1", "Namespace", namespace)
-    return ((found or {}).get("metadata") or {}).get("labels", {}).get(LABEL_NAMESPACE)
