@@ -321,7 +321,13 @@ class OperatorProcess:
             "KILN_INSECURE_REGISTRIES": f"{_hack('registry.sh', 'address')},{mirror_address()}",
             # base images of docker.io come from the mirror registry a test starts (test_mirrors)
             "KILN_REGISTRY_MIRRORS": f"docker.io={mirror_address()}",
-            "KILN_BUILD_POOLS": json.dumps({POOL: pool_setting(self.cluster)}),
+            # `overseas`, which docs/examples/namespace.yaml allows, is on no node here: never built on
+            "KILN_BUILD_POOLS": json.dumps(
+                {
+                    POOL: pool_setting(self.cluster),
+                    "overseas": {"nodeSelector": {"kiln.dev/region": "overseas"}},
+                }
+            ),
             # code hosts: the hooks the operator registers deliver to the receiver it hosts, and
             # each host's REST API is a stand-in on loopback (tests/standins, test_codehosts)
             "KILN_RECEIVER_URL": f"http://{self.RECEIVER}",

@@ -30,7 +30,8 @@ class Webhook(KilnModel):
         None,
         description=(
             "Secret key holding the shared webhook secret that deliveries are verified with; "
-            "unset: the Secret `<metadata.name>-webhook` (key `token`) is used (create it; generating it is planned)."
+            "unset: the Secret `<metadata.name>-webhook` (key `token`). The operator creates the Secret with a "
+            "random secret (32 bytes, owned by the Repository) when it does not exist."
         ),
     )
     auto_register: bool = Field(

@@ -15,7 +15,8 @@ from typing import Any
 
 import kopf
 
-from kiln.api.constants import API_VERSION, BUILD_RUN, GROUP, REPOSITORY, VERSION
+from kiln.api.conditions import set_condition
+from kiln.api.constants import API_VERSION, BUILD_RUN, GROUP, REPOSITORY, VERSION, ConditionType
 from kiln.codehosts import CodeHostError
 from kiln.controllers.runtime import Runtime
 from kiln.reconcile import metrics
@@ -96,6 +97,14 @@ def repository_delete(
     except CodeHostError as error:
         message = f"removing hook {body['status']['webhook']['id']} failed: {error.message}"
         kopf.event(dict(body), type="Warning", reason="HookRemovalFailed", message=message)
+        conditions = set_condition(
+            (body.get("status") or {}).get("conditions"),
+            ConditionType.WEBHOOK_REGISTERED,
+            "True",
+            "RemovalFailed",
+            f"{message}; retrying every {REMOVAL_RETRY_SECONDS:g} s",
+        )
+        memo.kube.patch_status(API_VERSION, REPOSITORY.kind, name, namespace, {"conditions": conditions})
         if retry + 1 >= REMOVAL_ATTEMPTS:
             return  # given up: the Repository goes, the hook stays (the Event says so)
         raise kopf.TemporaryError(message, delay=REMOVAL_RETRY_SECONDS) from None

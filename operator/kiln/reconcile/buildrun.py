@@ -228,7 +228,9 @@ def start_status(inputs: BuildInputs, plan: JobPlan, conditions: list[ConditionD
         "jobName": plan.job["metadata"]["name"],
         "strategy": plan.strategy.value,
         "platforms": list(inputs.platforms),
-        "images": [{"ref": ref, "digest": None} for ref in inputs.image_refs],
+        # no digest key until there is one: a null in a merge patch is no field, and kopf would
+        # see its own patch as not applied
+        "images": [{"ref": ref} for ref in inputs.image_refs],
     }
 
 

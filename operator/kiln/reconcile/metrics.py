@@ -40,7 +40,7 @@ COMMIT_STATUS_FAILURES = Counter(
 )
 HOOK_FAILURES = Counter(
     "kiln_webhook_registration_failures_total",
-    "Reconciles of a Repository whose webhook could not be registered on the code host, by code host.",
+    "Times a Repository's binding or webhook registration started failing (a condition turned to an error), by code host.",
     ["provider"],
 )
 
