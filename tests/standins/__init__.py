@@ -5,7 +5,8 @@ Each module (`github`, `gitlab`, `gitee`, `bitbucket`, `bitbucket_server`) has
 the host's documented wire format (paths, methods, JSON shapes, status codes, pagination,
 rate-limit headers), over real HTTP: `with serve(module, state) as base_url:` runs one on loopback,
 and the real client (PyGithub, python-gitlab, Kiln's own HTTP client) is pointed at `base_url`.
-A stand-in keeps what the client did in `state`, so tests assert on the host's side.
+A stand-in keeps what the client did in `state`, so tests assert on the host's side. What the
+stand-ins share (request recording, `fail_next`, the tokens a host knows, paging) is in `_common`.
 """
 
 from __future__ import annotations
@@ -36,11 +37,12 @@ class HostState:
     branches: dict[str, str] = field(default_factory=dict)
     tags: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     # HTTP statuses to answer the next requests with, before serving normally (e.g. [503, 429]);
-    # a 429 or 503 carries Retry-After: 1
+    # a 429 or 503 carries Retry-After: retry_after (seconds)
     fail_next: list[int] = field(default_factory=list)
+    retry_after: int = 1
     # items per page of every list the host paginates (small, so clients must follow pages)
     page_size: int = 2
-    # (method, path with query) of every request, in order
+    # (method, path with query as sent) of every request, in order
     requests: list[tuple[str, str]] = field(default_factory=list)
     next_id: int = 1
 

@@ -10,16 +10,29 @@ webhooks, as the server answers an authorisation failure. Build statuses answer 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
 
 from tests.standins import HostState
-from tests.standins.bitbucket import ADMIN, ROLE, Refusal, bearer, host_app, json_body
+from tests.standins._common import (
+    Host,
+    Refusal,
+    authorization,
+    host_app,
+    json_body,
+    query_int,
+    repository_check,
+    serve_hooks,
+)
 
 BASE_PATH = "/rest"
 PUSH_EVENT = "repo:refs_changed"
 BUILD_STATES = frozenset({"INPROGRESS", "SUCCESSFUL", "FAILED"})
+DEFAULT_LIMIT = 25
+# when hooks are created and updated (epoch milliseconds)
+STAMP = 1714564800000
 _EXCEPTIONS = {
     400: "com.atlassian.bitbucket.validation.ArgumentValidationException",
     401: "com.atlassian.bitbucket.AuthorisationException",
@@ -32,10 +45,17 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"errors": [error]}, status=status)
 
 
+HOST = Host(
+    error=_error,
+    token_of=authorization,
+    unauthorized="Authentication failed. Please check your credentials and try again.",
+)
+
+
 def _page(request: web.Request, state: HostState, items: list[dict[str, Any]]) -> web.Response:
     """Bitbucket Server's page: `limit` capped at the host's page size."""
-    start = max(0, int(request.query.get("start", "0")))
-    limit = min(int(request.query.get("limit", "25")), state.page_size)
+    start = query_int(request, "start", 0)
+    limit = max(1, min(query_int(request, "limit", DEFAULT_LIMIT), state.page_size))
     values = items[start : start + limit]
     last = start + limit >= len(items)
     body: dict[str, Any] = {
@@ -50,33 +70,60 @@ def _page(request: web.Request, state: HostState, items: list[dict[str, Any]]) -
     return web.json_response(body)
 
 
+def _configure(hook: dict[str, Any], body: Mapping[str, Any]) -> None:
+    hook.update({k: body[k] for k in ("name", "url", "events", "active") if k in body})
+    hook["configuration"] = dict(body.get("configuration") or {})
+    hook["updatedDate"] = STAMP
+
+
+def add_hook(state: HostState, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Store a repository webhook as the server keeps it (its `configuration` with the secret) from
+    `settings` in the shape of a create request (`name`, `url`, `events`, `active`,
+    `configuration`), and return it. Tests seed existing hooks with it."""
+    hook_id = state.new_id()
+    hook: dict[str, Any] = {"id": int(hook_id), "createdDate": STAMP, "active": True}
+    _configure(hook, settings)
+    hook["scopeType"] = "repository"
+    state.hooks[hook_id] = hook
+    return hook
+
+
+def _shown(hook: dict[str, Any]) -> dict[str, Any]:
+    configuration = {k: v for k, v in hook["configuration"].items() if k != "secret"}
+    return {**hook, "configuration": configuration}
+
+
+def _ref(kind: str, prefix: str, name: str, commit: str, tag_object: str | None = None) -> dict[str, Any]:
+    found: dict[str, Any] = {"id": prefix + name, "displayId": name, "type": kind}
+    found.update(latestCommit=commit, latestChangeset=commit)
+    if kind == "TAG":
+        found["hash"] = tag_object  # the tag object of an annotated tag, null for a lightweight one
+    return found
+
+
 def make_app(state: HostState) -> web.Application:
     project, slug = state.repository.split("/")
     repo_path = f"{BASE_PATH}/api/1.0/projects/{{project}}/repos/{{slug}}"
+    routes = web.RouteTableDef()
 
-    def check(request: web.Request, admin: bool = False) -> None:
-        match = request.match_info
-        if match["project"].upper() != project.upper() or match["slug"] != slug:
-            raise Refusal(_error(404, f"Repository {match['project']}/{match['slug']} does not exist."))
-        if admin and request[ROLE] != ADMIN:
-            raise Refusal(_error(401, "You are not permitted to access this resource"))
+    check = repository_check(
+        _error,
+        named=lambda match: match["project"].upper() == project.upper() and match["slug"] == slug,
+        missing=lambda match: f"Repository {match['project']}/{match['slug']} does not exist.",
+        forbidden=(401, "You are not permitted to access this resource"),
+    )
+    hook_of = serve_hooks(
+        routes,
+        state,
+        f"{repo_path}/webhooks",
+        "id",
+        manage=lambda request: check(request, admin=True),
+        missing=lambda match: _error(404, f"No webhook with id {match['id']} exists."),
+        page=lambda request, items: _page(request, state, items),
+        shown=_shown,
+    )
 
-    def shown(hook: dict[str, Any]) -> dict[str, Any]:
-        configuration = {k: v for k, v in hook["configuration"].items() if k != "secret"}
-        return {**hook, "configuration": configuration}
-
-    def hook_of(request: web.Request) -> dict[str, Any]:
-        check(request, admin=True)
-        hook = state.hooks.get(request.match_info["id"])
-        if hook is None:
-            raise Refusal(_error(404, f"No webhook with id {request.match_info['id']} exists."))
-        return hook
-
-    def configure(hook: dict[str, Any], body: dict[str, Any]) -> None:
-        hook.update({k: body[k] for k in ("name", "url", "events", "active") if k in body})
-        hook["configuration"] = dict(body.get("configuration") or {})
-        hook["updatedDate"] = 1714564800000
-
+    @routes.get(repo_path)
     async def get_repository(request: web.Request) -> web.Response:
         check(request)
         origin = request.url.origin()
@@ -97,30 +144,19 @@ def make_app(state: HostState) -> web.Application:
             }
         )
 
-    async def list_hooks(request: web.Request) -> web.Response:
-        check(request, admin=True)
-        return _page(request, state, [shown(h) for h in state.hooks.values()])
-
+    @routes.post(f"{repo_path}/webhooks")
     async def create_hook(request: web.Request) -> web.Response:
         check(request, admin=True)
-        body = await json_body(request, _error, ("name", "url", "events"))
-        hook_id = state.new_id()
-        hook: dict[str, Any] = {"id": int(hook_id), "createdDate": 1714564800000, "active": True}
-        configure(hook, body)
-        hook["scopeType"] = "repository"
-        state.hooks[hook_id] = hook
-        return web.json_response(shown(hook), status=201)
+        hook = add_hook(state, await json_body(request, _error, ("name", "url", "events")))
+        return web.json_response(_shown(hook), status=201)
 
+    @routes.put(f"{repo_path}/webhooks/{{id}}")
     async def update_hook(request: web.Request) -> web.Response:
         hook = hook_of(request)
-        configure(hook, await json_body(request, _error, ("url", "events")))
-        return web.json_response(shown(hook))
+        _configure(hook, await json_body(request, _error, ("url", "events")))
+        return web.json_response(_shown(hook))
 
-    async def delete_hook(request: web.Request) -> web.Response:
-        hook_of(request)
-        del state.hooks[request.match_info["id"]]
-        return web.Response(status=204)
-
+    @routes.post(f"{BASE_PATH}/build-status/1.0/commits/{{commit}}")
     async def build_status(request: web.Request) -> web.Response:
         body = await json_body(request, _error, ("state", "key", "url"))
         if body["state"] not in BUILD_STATES:
@@ -128,37 +164,16 @@ def make_app(state: HostState) -> web.Application:
         state.statuses.append({**body, "sha": request.match_info["commit"]})
         return web.Response(status=204)
 
-    def ref(kind: str, prefix: str, name: str, commit: str, tag_object: str | None = None) -> dict[str, Any]:
-        found: dict[str, Any] = {"id": prefix + name, "displayId": name, "type": kind}
-        found.update(latestCommit=commit, latestChangeset=commit)
-        if kind == "TAG":
-            found["hash"] = tag_object  # the tag object of an annotated tag, null for a lightweight one
-        return found
-
+    @routes.get(f"{repo_path}/branches")
     async def branches(request: web.Request) -> web.Response:
         check(request)
-        values = [ref("BRANCH", "refs/heads/", name, commit) for name, commit in state.branches.items()]
+        values = [_ref("BRANCH", "refs/heads/", name, commit) for name, commit in state.branches.items()]
         return _page(request, state, values)
 
+    @routes.get(f"{repo_path}/tags")
     async def tags(request: web.Request) -> web.Response:
         check(request)
-        values = [ref("TAG", "refs/tags/", name, commit, tag) for name, (commit, tag) in state.tags.items()]
+        values = [_ref("TAG", "refs/tags/", name, commit, tag) for name, (commit, tag) in state.tags.items()]
         return _page(request, state, values)
 
-    routes = [
-        web.get(repo_path, get_repository),
-        web.get(f"{repo_path}/webhooks", list_hooks),
-        web.post(f"{repo_path}/webhooks", create_hook),
-        web.put(f"{repo_path}/webhooks/{{id}}", update_hook),
-        web.delete(f"{repo_path}/webhooks/{{id}}", delete_hook),
-        web.post(f"{BASE_PATH}/build-status/1.0/commits/{{commit}}", build_status),
-        web.get(f"{repo_path}/branches", branches),
-        web.get(f"{repo_path}/tags", tags),
-    ]
-    return host_app(
-        state,
-        routes,
-        token_of=bearer,
-        error=_error,
-        unauthorized="Authentication failed. Please check your credentials and try again.",
-    )
+    return host_app(state, routes, HOST)

@@ -9,13 +9,22 @@ report of a build on a commit) land in `state.statuses`.
 
 from __future__ import annotations
 
-import math
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
 
 from tests.standins import HostState
-from tests.standins.bitbucket import ADMIN, ROLE, Refusal, host_app, json_body
+from tests.standins._common import (
+    Host,
+    Refusal,
+    host_app,
+    is_admin,
+    json_body,
+    numbered_page,
+    repository_check,
+    serve_hooks,
+)
 
 BASE_PATH = "/api/v5"
 WEB_URL = "https://gitee.com"
@@ -24,6 +33,8 @@ CHECK_STATUSES = frozenset({"queued", "in_progress", "completed"})
 CONCLUSIONS = frozenset(
     {"neutral", "success", "failure", "cancelled", "action_required", "timed_out", "skipped"}
 )
+DEFAULT_PER_PAGE = 20
+STAMP = "2024-05-01T20:00:00+08:00"
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -34,46 +45,64 @@ def _token(request: web.Request) -> str | None:
     return request.query.get("access_token")
 
 
+HOST = Host(error=_error, token_of=_token, unauthorized="401 Unauthorized: Access token does not exist")
+
+
 def _page(request: web.Request, state: HostState, items: list[dict[str, Any]]) -> web.Response:
     """Gitee's page: `per_page` capped at the host's page size; totals in the headers."""
-    page = max(1, int(request.query.get("page", "1")))
-    per_page = min(int(request.query.get("per_page", "20")), state.page_size)
-    start = (page - 1) * per_page
-    response = web.json_response(items[start : start + per_page])
+    page = numbered_page(request, state, len(items), size="per_page", default=DEFAULT_PER_PAGE)
+    response = web.json_response(page.of(items))
     response.headers["total_count"] = str(len(items))
-    response.headers["total_page"] = str(math.ceil(len(items) / per_page))
+    response.headers["total_page"] = str(page.count)
     return response
+
+
+def _configure(hook: dict[str, Any], body: Mapping[str, Any]) -> None:
+    hook["url"] = body["url"]
+    hook["password"] = body.get("password", hook.get("password", ""))
+    hook["encryption_type"] = int(body.get("encryption_type", hook.get("encryption_type", 0)))
+    for event in HOOK_EVENTS:
+        default = event == "push_events"  # Gitee's default: pushes only
+        hook[event] = bool(body.get(event, hook.get(event, default)))
+
+
+def add_hook(state: HostState, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Store a repository WebHook as Gitee keeps it (its `password` in clear: Gitee signs with it)
+    from `settings` in the shape of a create request (`url`, `password`, `encryption_type`, the
+    `*_events` flags), and return it. Tests seed existing hooks with it."""
+    hook_id = state.new_id()
+    hook: dict[str, Any] = {"id": int(hook_id), "project_id": 1, "result": None, "result_code": None}
+    _configure(hook, settings)
+    hook["created_at"] = STAMP
+    state.hooks[hook_id] = hook
+    return hook
 
 
 def make_app(state: HostState) -> web.Application:
     full_name = state.repository
     repo_path = f"{BASE_PATH}/repos/{{owner}}/{{repo}}"
+    routes = web.RouteTableDef()
 
-    def check(request: web.Request, admin: bool = False) -> None:
-        match = request.match_info
-        if f"{match['owner']}/{match['repo']}" != full_name:
-            raise Refusal(_error(404, "Not Found Project"))
-        if admin and request[ROLE] != ADMIN:
-            raise Refusal(_error(403, "403 Forbidden"))
+    check = repository_check(
+        _error,
+        named=lambda match: f"{match['owner']}/{match['repo']}" == full_name,
+        missing=lambda match: "Not Found Project",
+        forbidden=(403, "403 Forbidden"),
+    )
+    hook_of = serve_hooks(
+        routes,
+        state,
+        f"{repo_path}/hooks",
+        "id",
+        manage=lambda request: check(request, admin=True),
+        missing=lambda match: _error(404, "404 Not Found"),
+        page=lambda request, items: _page(request, state, items),
+    )
 
-    def hook_of(request: web.Request) -> dict[str, Any]:
-        check(request, admin=True)
-        hook = state.hooks.get(request.match_info["id"])
-        if hook is None:
-            raise Refusal(_error(404, "404 Not Found"))
-        return hook
-
-    def configure(hook: dict[str, Any], body: dict[str, Any]) -> None:
-        hook["url"] = body["url"]
-        hook["password"] = body.get("password", hook.get("password", ""))
-        hook["encryption_type"] = int(body.get("encryption_type", hook.get("encryption_type", 0)))
-        for event in HOOK_EVENTS:
-            default = event == "push_events"  # Gitee's default: pushes only
-            hook[event] = bool(body.get(event, hook.get(event, default)))
-
+    @routes.get(repo_path)
     async def get_repository(request: web.Request) -> web.Response:
         check(request)
-        admin = request[ROLE] == ADMIN
+        admin = is_admin(request)
         owner, name = full_name.split("/")
         return web.json_response(
             {
@@ -89,30 +118,19 @@ def make_app(state: HostState) -> web.Application:
             }
         )
 
-    async def list_hooks(request: web.Request) -> web.Response:
-        check(request, admin=True)
-        return _page(request, state, list(state.hooks.values()))
-
+    @routes.post(f"{repo_path}/hooks")
     async def create_hook(request: web.Request) -> web.Response:
         check(request, admin=True)
-        body = await json_body(request, _error, ("url",))
-        hook_id = state.new_id()
-        hook: dict[str, Any] = {"id": int(hook_id), "project_id": 1, "result": None, "result_code": None}
-        configure(hook, body)
-        hook["created_at"] = "2024-05-01T20:00:00+08:00"
-        state.hooks[hook_id] = hook
+        hook = add_hook(state, await json_body(request, _error, ("url",)))
         return web.json_response(hook, status=201)
 
+    @routes.patch(f"{repo_path}/hooks/{{id}}")
     async def update_hook(request: web.Request) -> web.Response:
         hook = hook_of(request)
-        configure(hook, await json_body(request, _error, ("url",)))
+        _configure(hook, await json_body(request, _error, ("url",)))
         return web.json_response(hook)
 
-    async def delete_hook(request: web.Request) -> web.Response:
-        hook_of(request)
-        del state.hooks[request.match_info["id"]]
-        return web.Response(status=204)
-
+    @routes.post(f"{repo_path}/check-runs")
     async def create_check_run(request: web.Request) -> web.Response:
         check(request, admin=True)
         body = await json_body(request, _error, ("name", "head_sha"))
@@ -128,6 +146,7 @@ def make_app(state: HostState) -> web.Application:
         url = f"{request.url.origin()}{BASE_PATH}/repos/{full_name}/check-runs/{check_id}"
         return web.json_response({"id": check_id, "url": url, **body}, status=201)
 
+    @routes.get(f"{repo_path}/branches")
     async def branches(request: web.Request) -> web.Response:
         check(request)
         values = [
@@ -136,28 +155,13 @@ def make_app(state: HostState) -> web.Application:
         ]
         return _page(request, state, values)
 
+    @routes.get(f"{repo_path}/tags")
     async def tags(request: web.Request) -> web.Response:
         check(request)
         values = [
-            {"name": name, "message": "", "commit": {"sha": commit, "date": "2024-05-01T20:00:00+08:00"}}
+            {"name": name, "message": "", "commit": {"sha": commit, "date": STAMP}}
             for name, (commit, _) in state.tags.items()
         ]
         return _page(request, state, values)
 
-    routes = [
-        web.get(repo_path, get_repository),
-        web.get(f"{repo_path}/hooks", list_hooks),
-        web.post(f"{repo_path}/hooks", create_hook),
-        web.patch(f"{repo_path}/hooks/{{id}}", update_hook),
-        web.delete(f"{repo_path}/hooks/{{id}}", delete_hook),
-        web.post(f"{repo_path}/check-runs", create_check_run),
-        web.get(f"{repo_path}/branches", branches),
-        web.get(f"{repo_path}/tags", tags),
-    ]
-    return host_app(
-        state,
-        routes,
-        token_of=_token,
-        error=_error,
-        unauthorized="401 Unauthorized: Access token does not exist",
-    )
+    return host_app(state, routes, HOST)

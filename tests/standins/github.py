@@ -5,21 +5,27 @@ Written from docs.github.com: "Repository webhooks" (list, create, update, delet
 (`per_page`, `page`, `Link: <...>; rel="next"`), "Rate limits for the REST API" and "Troubleshooting"
 (403/429 with `Retry-After`, or `x-ratelimit-remaining: 0` and `x-ratelimit-reset`). Errors are JSON
 with `message` and `documentation_url`; a token is sent as `Authorization: token X` or `Bearer X`.
+The admin's token (`state.token`) holds GitHubState.role; `reader_token(state)` holds "read".
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http import HTTPStatus
-from math import ceil
 from typing import Any
 
 from aiohttp import web
 
 from tests.standins import HostState
+from tests.standins._common import (
+    Host,
+    authorization,
+    host_app,
+    is_admin,
+    numbered_page,
+    serve_hooks,
+)
 
 BASE_PATH = "/api/v3"
 DOCS = "https://docs.github.com/rest"
@@ -42,16 +48,12 @@ FAILURE_MESSAGES = {
     429: "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
 }
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
 
 @dataclass
 class GitHubState(HostState):
-    """A HostState whose token's role on the repository can be lower than admin (hooks need admin),
-    and whose 429s and 503s may ask for a longer wait."""
+    """A HostState whose token's role on the repository can be lower than admin (hooks need admin)."""
 
     role: str = "admin"
-    retry_after: int = 1
 
 
 def _now() -> str:
@@ -73,14 +75,17 @@ def _rate_headers(remaining: int, reset_in: int) -> dict[str, str]:
     }
 
 
-def _failure(state: HostState, status: int) -> web.Response:
-    """An answer of `fail_next`: a primary rate limit for 403, `Retry-After` on 429 and 503."""
-    response = error(status, FAILURE_MESSAGES.get(status, HTTPStatus(status).phrase))
+def _failure(state: HostState, status: int, phrase: str) -> web.Response:
+    """An answer of `fail_next`: a primary rate limit for 403, a secondary one for 429."""
+    response = error(status, FAILURE_MESSAGES.get(status, phrase))
     if status == 403:
         response.headers.update(_rate_headers(remaining=0, reset_in=1))
-    if status in (429, 503):
-        response.headers["Retry-After"] = str(getattr(state, "retry_after", 1))
     return response
+
+
+def _served(state: HostState, response: web.StreamResponse) -> None:
+    """Every answer a handler gives carries the rate limit's headers."""
+    response.headers.update(_rate_headers(remaining=RATE_LIMIT - len(state.requests), reset_in=3600))
 
 
 def validation_failed(resource: str, message: str) -> web.Response:
@@ -90,12 +95,18 @@ def validation_failed(resource: str, message: str) -> web.Response:
 
 
 def _token(request: web.Request) -> str | None:
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-    return value.strip() if scheme.lower() in ("token", "bearer") else None
+    return authorization(request, ("token", "bearer"))
 
 
-def _int(value: str | None, default: int) -> int:
-    return int(value) if value and value.isdigit() else default
+HOST = Host(
+    error=error,
+    token_of=_token,
+    unauthorized="Bad credentials",
+    anonymous="Requires authentication",
+    failure=_failure,
+    not_found="Not Found",
+    served=_served,
+)
 
 
 def add_hook(
@@ -130,27 +141,12 @@ def add_hook(
 
 def make_app(state: HostState) -> web.Application:
     """The stand-in of one repository; a plain HostState's token is an admin's."""
+    routes = web.RouteTableDef()
 
-    def permissions() -> dict[str, bool]:
-        role = getattr(state, "role", "admin")
+    def permissions(request: web.Request) -> dict[str, bool]:
+        role = getattr(state, "role", "admin") if is_admin(request) else "read"
         held = ROLES[: ROLES.index(role) + 1]
         return {PERMISSION_OF_ROLE[r]: r in held for r in ROLES}
-
-    @web.middleware
-    async def host(request: web.Request, handler: Handler) -> web.StreamResponse:
-        state.requests.append((request.method, request.raw_path))
-        if state.fail_next:
-            return _failure(state, state.fail_next.pop(0))
-        if _token(request) is None:
-            return error(401, "Requires authentication")
-        if _token(request) != state.token:
-            return error(401, "Bad credentials")
-        try:
-            response = await handler(request)
-        except web.HTTPNotFound:
-            response = error(404, "Not Found")
-        response.headers.update(_rate_headers(remaining=RATE_LIMIT - len(state.requests), reset_in=3600))
-        return response
 
     def api_root(request: web.Request) -> str:
         return f"{request.url.origin()}{BASE_PATH}"
@@ -162,14 +158,15 @@ def make_app(state: HostState) -> web.Application:
         """404 unless the path names the repository (names are case-insensitive) and the role allows
         `permission`: GitHub hides what a token may not touch behind "Not Found"."""
         named = f"{request.match_info['owner']}/{request.match_info['repo']}"
-        if named.lower() != state.repository.lower() or not permissions()[permission]:
+        if named.lower() != state.repository.lower() or not permissions(request)[permission]:
             raise web.HTTPNotFound()
 
     def page(request: web.Request, items: list[dict[str, Any]]) -> web.Response:
         """One page of `items`, with GitHub's Link header (prev, next, last, first)."""
-        size = min(_int(request.query.get("per_page"), DEFAULT_PER_PAGE), MAX_PER_PAGE, state.page_size)
-        number = max(_int(request.query.get("page"), 1), 1)
-        last = max(1, ceil(len(items) / size))
+        at = numbered_page(
+            request, state, len(items), size="per_page", default=DEFAULT_PER_PAGE, most=MAX_PER_PAGE
+        )
+        number, last = at.number, max(1, at.count)
         rels = []
         if number > 1:
             rels.append(("prev", number - 1))
@@ -178,11 +175,12 @@ def make_app(state: HostState) -> web.Application:
         if number > 1:
             rels.append(("first", 1))
         links = ", ".join(f'<{request.url.update_query(page=n)}>; rel="{rel}"' for rel, n in rels)
-        response = web.json_response(items[(number - 1) * size : number * size])
+        response = web.json_response(at.of(items))
         if links:
             response.headers["Link"] = links
         return response
 
+    @routes.get(REPO)
     async def get_repo(request: web.Request) -> web.Response:
         require_repo(request)
         owner, name = state.repository.split("/")
@@ -207,7 +205,7 @@ def make_app(state: HostState) -> web.Application:
                 "hooks_url": f"{url}/hooks",
                 "statuses_url": f"{url}/statuses/{{sha}}",
                 "default_branch": "main",
-                "permissions": permissions(),
+                "permissions": permissions(request),
             }
         )
 
@@ -227,10 +225,18 @@ def make_app(state: HostState) -> web.Application:
                 return validation_failed("Hook", "Hook already exists on this repository")
         return None
 
-    async def list_hooks(request: web.Request) -> web.Response:
-        require_repo(request, "admin")
-        return page(request, [shown(hook) for hook in state.hooks.values()])
+    existing_hook = serve_hooks(
+        routes,
+        state,
+        REPO + "/hooks",
+        "hook_id",
+        manage=lambda request: require_repo(request, "admin"),
+        missing=lambda match: error(404, "Not Found"),
+        page=page,
+        shown=shown,
+    )
 
+    @routes.post(REPO + "/hooks")
     async def create_hook(request: web.Request) -> web.Response:
         require_repo(request, "admin")
         body = await request.json()
@@ -243,13 +249,7 @@ def make_app(state: HostState) -> web.Application:
         hook = add_hook(state, api_root(request), body["config"], events, bool(body.get("active", True)))
         return web.json_response(shown(hook), status=201)
 
-    def existing_hook(request: web.Request) -> dict[str, Any]:
-        require_repo(request, "admin")
-        hook = state.hooks.get(request.match_info["hook_id"])
-        if hook is None:
-            raise web.HTTPNotFound()
-        return hook
-
+    @routes.patch(REPO + "/hooks/{hook_id}")
     async def update_hook(request: web.Request) -> web.Response:
         hook = existing_hook(request)
         body = await request.json()
@@ -264,14 +264,10 @@ def make_app(state: HostState) -> web.Application:
         hook["updated_at"] = _now()
         return web.json_response(shown(hook))
 
-    async def delete_hook(request: web.Request) -> web.Response:
-        hook = existing_hook(request)
-        del state.hooks[str(hook["id"])]
-        return web.Response(status=204)
-
+    @routes.post(REPO + "/statuses/{sha}")
     async def create_status(request: web.Request) -> web.Response:
         require_repo(request)
-        if not permissions()["push"]:  # a reader's token sees the repository, so no 404
+        if not permissions(request)["push"]:  # a reader's token sees the repository, so no 404
             return error(403, "Resource not accessible by personal access token")
         body = await request.json()
         sha = request.match_info["sha"]
@@ -302,6 +298,7 @@ def make_app(state: HostState) -> web.Application:
     def commit(request: web.Request, sha: str) -> dict[str, str]:
         return {"sha": sha, "url": f"{repo_url(request)}/commits/{sha}"}
 
+    @routes.get(REPO + "/branches")
     async def list_branches(request: web.Request) -> web.Response:
         require_repo(request)
         branches = [
@@ -310,6 +307,7 @@ def make_app(state: HostState) -> web.Application:
         ]
         return page(request, branches)
 
+    @routes.get(REPO + "/tags")
     async def list_tags(request: web.Request) -> web.Response:
         require_repo(request)
         origin = f"{request.url.origin()}"
@@ -325,13 +323,4 @@ def make_app(state: HostState) -> web.Application:
         ]
         return page(request, tags)
 
-    app = web.Application(middlewares=[host])
-    app.router.add_get(REPO, get_repo)
-    app.router.add_get(REPO + "/hooks", list_hooks)
-    app.router.add_post(REPO + "/hooks", create_hook)
-    app.router.add_patch(REPO + "/hooks/{hook_id}", update_hook)
-    app.router.add_delete(REPO + "/hooks/{hook_id}", delete_hook)
-    app.router.add_post(REPO + "/statuses/{sha}", create_status)
-    app.router.add_get(REPO + "/branches", list_branches)
-    app.router.add_get(REPO + "/tags", list_tags)
-    return app
+    return host_app(state, routes, HOST)

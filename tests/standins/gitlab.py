@@ -5,23 +5,30 @@ webhooks" (list, add, edit, delete), "Commits API" (set the pipeline status of a
 API" and "Tags API" (list), "REST API" (URL-encoded project paths, offset pagination with `x-page`,
 `x-per-page`, `x-next-page`, `x-prev-page`, `x-total`, `x-total-pages` and `Link`) and "Rate limits"
 (429 with `Retry-After` and `RateLimit-*`). A token is sent as `PRIVATE-TOKEN: X` (or
-`Authorization: Bearer X`); errors are JSON, `{"message": "404 Project Not Found"}`.
+`Authorization: Bearer X`); errors are JSON, `{"message": "404 Project Not Found"}`. The admin's
+token (`state.token`) holds GitLabState.access_level; `reader_token(state)` is a Reporter's.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import formatdate
-from http import HTTPStatus
-from math import ceil
 from typing import Any
 
 from aiohttp import web
 
 from tests.standins import HostState
+from tests.standins._common import (
+    Host,
+    Refusal,
+    authorization,
+    host_app,
+    is_admin,
+    numbered_page,
+    serve_hooks,
+)
 
 BASE_PATH = ""  # python-gitlab is given the server's root and adds /api/v4
 API = "/api/v4"
@@ -49,19 +56,17 @@ HOOK_DEFAULTS: dict[str, Any] = {
 }
 HOOK_FIELDS = frozenset({"url", "token", "name", "description", *HOOK_DEFAULTS})
 RATE_LIMIT = 2000
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAINTAINER, DEVELOPER, REPORTER, GUEST = 40, 30, 20, 10
 
 
 @dataclass
 class GitLabState(HostState):
-    """A HostState whose token's access level can be below Maintainer (40; hooks need it), whose
-    project may show no `permissions` (as GitLab does where access is inherited from a parent
-    group), and whose 429s and 503s may ask for a longer wait."""
+    """A HostState whose token's access level can be below Maintainer (40; hooks need it), and
+    whose project may show no `permissions` (as GitLab does where access is inherited from a parent
+    group)."""
 
-    access_level: int = 40
+    access_level: int = MAINTAINER
     show_permissions: bool = True
-    retry_after: int = 1
 
 
 def _now() -> str:
@@ -72,37 +77,28 @@ def error(status: int, message: str, key: str = "message") -> web.Response:
     return web.json_response({key: message}, status=status)
 
 
-def _failure(state: HostState, status: int) -> web.Response:
-    """An answer of `fail_next`; 429 and 503 carry `Retry-After` (and 429 GitLab's RateLimit-* headers)."""
-    message = "Retry later" if status == 429 else f"{status} {HTTPStatus(status).phrase}"
-    response = error(status, message)
-    if status in (429, 503):
-        wait = int(getattr(state, "retry_after", 1))
-        response.headers["Retry-After"] = str(wait)
-        if status == 429:
-            reset = int(time.time()) + wait
-            response.headers.update(
-                {
-                    "RateLimit-Name": "throttle_authenticated_api",
-                    "RateLimit-Limit": str(RATE_LIMIT),
-                    "RateLimit-Observed": str(RATE_LIMIT + 1),
-                    "RateLimit-Remaining": "0",
-                    "RateLimit-Reset": str(reset),
-                    "RateLimit-ResetTime": formatdate(reset, usegmt=True),
-                }
-            )
+def _failure(state: HostState, status: int, phrase: str) -> web.Response:
+    """An answer of `fail_next`; a 429 carries GitLab's RateLimit-* headers."""
+    response = error(status, "Retry later" if status == 429 else f"{status} {phrase}")
+    if status == 429:
+        reset = int(time.time()) + state.retry_after
+        response.headers.update(
+            {
+                "RateLimit-Name": "throttle_authenticated_api",
+                "RateLimit-Limit": str(RATE_LIMIT),
+                "RateLimit-Observed": str(RATE_LIMIT + 1),
+                "RateLimit-Remaining": "0",
+                "RateLimit-Reset": str(reset),
+                "RateLimit-ResetTime": formatdate(reset, usegmt=True),
+            }
+        )
     return response
 
 
 def _token(request: web.Request) -> str | None:
     if "PRIVATE-TOKEN" in request.headers:
         return request.headers["PRIVATE-TOKEN"]
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-    return value.strip() if scheme.lower() == "bearer" else None
-
-
-def _int(value: str | None, default: int) -> int:
-    return int(value) if value and value.isdigit() else default
+    return authorization(request)
 
 
 async def _params(request: web.Request) -> dict[str, Any]:
@@ -113,6 +109,11 @@ async def _params(request: web.Request) -> dict[str, Any]:
     elif request.can_read_body:
         params.update(await request.post())
     return params
+
+
+HOST = Host(
+    error=error, token_of=_token, unauthorized="401 Unauthorized", failure=_failure, not_found="404 Not found"
+)
 
 
 def _flag(value: Any) -> bool:
@@ -143,60 +144,40 @@ def add_hook(state: HostState, url: str, token: str | None = None, **fields: Any
     return state.hooks[hook_id]
 
 
-class Refused(Exception):
-    """Raised by a handler to answer with GitLab's JSON error."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.response = error(status, message)
-
-
 def _shown(hook: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in hook.items() if name != "token"}
 
 
 def make_app(state: HostState) -> web.Application:
     """The stand-in of one project; a plain HostState's token is a Maintainer's."""
+    routes = web.RouteTableDef()
 
-    def access_level() -> int:
-        return int(getattr(state, "access_level", 40))
-
-    @web.middleware
-    async def host(request: web.Request, handler: Handler) -> web.StreamResponse:
-        state.requests.append((request.method, request.raw_path))
-        if state.fail_next:
-            return _failure(state, state.fail_next.pop(0))
-        if _token(request) != state.token:
-            return error(401, "401 Unauthorized")
-        try:
-            return await handler(request)
-        except Refused as refused:
-            return refused.response
-        except web.HTTPNotFound:  # no such route
-            return error(404, "404 Not found")
+    def access_level(request: web.Request) -> int:
+        return int(getattr(state, "access_level", MAINTAINER)) if is_admin(request) else REPORTER
 
     def origin(request: web.Request) -> str:
         return str(request.url.origin())
 
-    def require_project(request: web.Request, level: int = 10) -> None:
+    def require_project(request: web.Request, level: int = GUEST) -> None:
         """404 unless the path names the project (by id or URL-encoded full path, case-insensitive);
         403 when the token's access level is below `level`."""
         named = request.match_info["project"]
         if named != str(PROJECT_ID) and named.lower() != state.repository.lower():
-            raise Refused(404, "404 Project Not Found")
-        if access_level() < level:
-            raise Refused(403, "403 Forbidden")
+            raise Refusal(error(404, "404 Project Not Found"))
+        if access_level(request) < level:
+            raise Refusal(error(403, "403 Forbidden"))
 
     def page(request: web.Request, items: list[dict[str, Any]]) -> web.Response:
         """One page of `items`, with GitLab's offset-pagination headers."""
-        size = min(_int(request.query.get("per_page"), DEFAULT_PER_PAGE), MAX_PER_PAGE, state.page_size)
-        number = max(_int(request.query.get("page"), 1), 1)
-        pages = max(1, ceil(len(items) / size))
+        at = numbered_page(
+            request, state, len(items), size="per_page", default=DEFAULT_PER_PAGE, most=MAX_PER_PAGE
+        )
+        number, size, pages = at.number, at.size, max(1, at.count)
         following = number + 1 if number < pages else None
         preceding = number - 1 if number > 1 else None
         rels = [("prev", preceding), ("next", following), ("first", 1), ("last", pages)]
         links = [f'<{request.url.update_query(page=n, per_page=size)}>; rel="{rel}"' for rel, n in rels if n]
-        response = web.json_response(items[(number - 1) * size : number * size])
+        response = web.json_response(at.of(items))
         response.headers.update(
             {
                 "x-page": str(number),
@@ -210,10 +191,11 @@ def make_app(state: HostState) -> web.Application:
         )
         return response
 
+    @routes.get(PROJECT)
     async def get_project(request: web.Request) -> web.Response:
         require_project(request)
         namespace, _, name = state.repository.rpartition("/")
-        access = {"access_level": access_level(), "notification_level": 3}
+        access = {"access_level": access_level(request), "notification_level": 3}
         shown = getattr(state, "show_permissions", True)
         return web.json_response(
             {
@@ -242,28 +224,30 @@ def make_app(state: HostState) -> web.Application:
             }
         )
 
-    async def list_hooks(request: web.Request) -> web.Response:
-        require_project(request, level=40)
-        return page(request, [_shown(hook) for hook in state.hooks.values()])
+    existing_hook = serve_hooks(
+        routes,
+        state,
+        PROJECT + "/hooks",
+        "hook_id",
+        manage=lambda request: require_project(request, level=MAINTAINER),
+        missing=lambda match: error(404, "404 Not found"),
+        page=page,
+        shown=_shown,
+    )
 
     def hook_fields(params: dict[str, Any]) -> dict[str, Any]:
         return {name: value for name, value in params.items() if name in HOOK_FIELDS and name != "url"}
 
+    @routes.post(PROJECT + "/hooks")
     async def create_hook(request: web.Request) -> web.Response:
-        require_project(request, level=40)
+        require_project(request, level=MAINTAINER)
         params = await _params(request)
         if not params.get("url"):
             return error(400, "url is missing", key="error")
         hook = add_hook(state, **hook_fields(params), url=params["url"])
         return web.json_response(_shown(hook), status=201)
 
-    def existing_hook(request: web.Request) -> dict[str, Any]:
-        require_project(request, level=40)
-        hook = state.hooks.get(request.match_info["hook_id"])
-        if hook is None:
-            raise Refused(404, "404 Not found")
-        return hook
-
+    @routes.put(PROJECT + "/hooks/{hook_id}")
     async def update_hook(request: web.Request) -> web.Response:
         hook = existing_hook(request)
         params = await _params(request)
@@ -274,13 +258,9 @@ def make_app(state: HostState) -> web.Application:
         hook["url"] = params["url"]
         return web.json_response(_shown(hook))
 
-    async def delete_hook(request: web.Request) -> web.Response:
-        hook = existing_hook(request)
-        del state.hooks[str(hook["id"])]
-        return web.Response(status=204)
-
+    @routes.post(PROJECT + "/statuses/{sha}")
     async def create_status(request: web.Request) -> web.Response:
-        require_project(request, level=30)
+        require_project(request, level=DEVELOPER)
         params = await _params(request)
         sha = request.match_info["sha"]
         wanted = params.get("state")
@@ -325,6 +305,7 @@ def make_app(state: HostState) -> web.Application:
             "web_url": f"{origin(request)}/{state.repository}/-/commit/{sha}",
         }
 
+    @routes.get(PROJECT + "/repository/branches")
     async def list_branches(request: web.Request) -> web.Response:
         require_project(request)
         branches = [
@@ -343,6 +324,7 @@ def make_app(state: HostState) -> web.Application:
         ]
         return page(request, branches)
 
+    @routes.get(PROJECT + "/repository/tags")
     async def list_tags(request: web.Request) -> web.Response:
         require_project(request)
         tags = [
@@ -359,13 +341,4 @@ def make_app(state: HostState) -> web.Application:
         ]
         return page(request, tags)
 
-    app = web.Application(middlewares=[host])
-    app.router.add_get(PROJECT, get_project)
-    app.router.add_get(PROJECT + "/hooks", list_hooks)
-    app.router.add_post(PROJECT + "/hooks", create_hook)
-    app.router.add_put(PROJECT + "/hooks/{hook_id}", update_hook)
-    app.router.add_delete(PROJECT + "/hooks/{hook_id}", delete_hook)
-    app.router.add_post(PROJECT + "/statuses/{sha}", create_status)
-    app.router.add_get(PROJECT + "/repository/branches", list_branches)
-    app.router.add_get(PROJECT + "/repository/tags", list_tags)
-    return app
+    return host_app(state, routes, HOST)

@@ -3,14 +3,18 @@
 A client is made for one repository (its clone URL) with one token. Every call goes over HTTPS with
 a timeout; 5xx and 429 answers are retried with backoff (honouring Retry-After and the host's
 rate-limit reset headers); what is still an error after that raises a `CodeHostError` carrying the
-host's own message, never the token.
+host's own message, never the token. `error_for`, `redact` and `LibraryClient` are how the clients
+keep those promises alike.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import ClassVar, Protocol
+from urllib.parse import quote, quote_plus
 
 # Seconds one HTTP request may take; attempts of one call (the first and the retries).
 TIMEOUT_SECONDS = 10.0
@@ -18,6 +22,8 @@ ATTEMPTS = 4
 # A Retry-After or rate-limit reset further away than this is not waited for: the call fails and
 # the controller's own backoff takes over.
 MAX_WAIT_SECONDS = 30.0
+# what stands in a message where a secret (the token) was
+REDACTED = "***"
 
 
 class CodeHostError(Exception):
@@ -40,6 +46,70 @@ class NotFound(CodeHostError):
 
 class Unreachable(CodeHostError):
     """No answer: DNS, connection or TLS failure, timeout, or 5xx after every retry."""
+
+
+def error_for(message: str, status: int | None, *, rate_limited: bool = False) -> CodeHostError:
+    """The error of a call the host answered with HTTP `status` (None: no status known):
+    Unauthorized for 401 and for a 403 that is not `rate_limited`, NotFound for 404, Unreachable
+    for 5xx; a plain CodeHostError otherwise (a rate limit, a request the host refused as invalid)."""
+    if status == 401 or (status == 403 and not rate_limited):
+        return Unauthorized(message, status)
+    if status == 404:
+        return NotFound(message, status)
+    if status is not None and status >= 500:
+        return Unreachable(message, status)
+    return CodeHostError(message, status)
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """`text` with each secret replaced by REDACTED, as it is and URL-quoted (the forms a path or a
+    query string carries it in)."""
+    for secret in secrets:
+        if not secret:
+            continue
+        for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
+            text = text.replace(form, REDACTED)
+    return text
+
+
+class LibraryClient:
+    """What the clients on a vendor library over requests (PyGithub, python-gitlab) share: the API's
+    base URL, the repository's path and the token, and `_translated`, which raises what the library
+    or requests raise as Kiln's errors, with the host's message and no token (nor the library's
+    exception, which may quote the host's body, as the cause). A subclass names requests' failures
+    (`NO_ANSWER`: no answer came; `FAILED`: any other) and translates its library's own errors in
+    `_library_error`."""
+
+    NO_ANSWER: ClassVar[tuple[type[Exception], ...]]
+    FAILED: ClassVar[tuple[type[Exception], ...]]
+
+    def __init__(self, base_url: str, repository_path: str, token: str) -> None:
+        self._base_url = base_url
+        self._path = repository_path
+        self._token = token
+
+    def _redact(self, text: str) -> str:
+        return redact(text, [self._token])
+
+    def _library_error(self, error: Exception) -> CodeHostError | None:
+        """`error` as Kiln's error; None for an exception that is neither the library's nor requests'."""
+        if isinstance(error, self.NO_ANSWER):
+            return Unreachable(self._redact(f"no answer from {self._base_url}: {error}"))
+        if isinstance(error, self.FAILED):
+            return CodeHostError(self._redact(f"request to {self._base_url} failed: {error}"))
+        return None
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except CodeHostError:
+            raise
+        except Exception as error:
+            translated = self._library_error(error)
+            if translated is None:
+                raise
+            raise translated from None
 
 
 class CommitState(enum.StrEnum):

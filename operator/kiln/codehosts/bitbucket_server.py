@@ -14,20 +14,16 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
-from kiln.codehosts.base import CommitState, CommitStatus, Hook, Unauthorized
-from kiln.codehosts.http import JsonHttp, segment
+from kiln.codehosts import bitbucket
+from kiln.codehosts.base import CommitState, CommitStatus, Unauthorized
+from kiln.codehosts.http import JsonRepository, segment
 from kiln.rules.refs import full_ref
 from kiln.rules.types import RefType
 
 PUSH_EVENT = "repo:refs_changed"
 NAME = "kiln"
-_STATES = {
-    CommitState.QUEUED: "INPROGRESS",
-    CommitState.RUNNING: "INPROGRESS",
-    CommitState.SUCCEEDED: "SUCCESSFUL",
-    CommitState.FAILED: "FAILED",
-    CommitState.CANCELLED: "FAILED",
-}
+# Bitbucket Cloud's build states but STOPPED, which build-status 1.0 lacks
+STATES = {**bitbucket.STATES, CommitState.CANCELLED: "FAILED"}
 
 
 def message_of(body: Any) -> str | None:
@@ -37,79 +33,44 @@ def message_of(body: Any) -> str | None:
     return first.get("message") if isinstance(first, dict) else None
 
 
-class BitbucketServerClient:
+class BitbucketServerClient(JsonRepository):
     """The CodeHost of one Bitbucket Server repository (`PROJECT/slug`)."""
 
-    def __init__(self, base_url: str, repository_path: str, token: str) -> None:
-        project, slug = repository_path.split("/", 1)
-        self.repository = repository_path
-        self._repo = f"/api/1.0/projects/{segment(project)}/repos/{segment(slug)}"
-        self._http = JsonHttp(
-            base_url, headers={"Authorization": f"Bearer {token}"}, secrets=[token], message_of=message_of
-        )
+    REPOSITORY = "/api/1.0/projects/{}/repos/{}"
+    HOOKS = "webhooks"
+    PAGINATION = "start"
+    message_of = staticmethod(message_of)
 
     def check_access(self) -> None:
         """The repository must be visible, and its webhooks listable: that takes REPO_ADMIN, the
         permission every webhook call needs (the server answers 401 without it)."""
         self._http.get(self._repo)
         try:
-            self._http.get(f"{self._repo}/webhooks", {"limit": 1})
+            self._http.get(self._hooks, {"limit": 1})
         except Unauthorized as refused:
             message = f"the token may not administer webhooks of {self.repository} (needs REPO_ADMIN): {refused.message}"
             raise Unauthorized(message, refused.status) from None
 
-    def hooks(self) -> list[Hook]:
-        return [_hook(h) for h in self._http.start_pages(f"{self._repo}/webhooks")]
-
-    def create_hook(self, url: str, secret: str) -> Hook:
-        return _hook(self._http.post(f"{self._repo}/webhooks", _hook_body(url, secret)))
-
-    def update_hook(self, hook_id: str, url: str, secret: str) -> Hook:
-        return _hook(self._http.put(f"{self._repo}/webhooks/{segment(hook_id)}", _hook_body(url, secret)))
-
-    def delete_hook(self, hook_id: str) -> None:
-        self._http.delete(f"{self._repo}/webhooks/{segment(hook_id)}", missing_ok=True)
-
     def set_commit_status(self, status: CommitStatus) -> None:
         """A build result keyed by `key` (posting the same key again replaces it)."""
-        body = {
-            "state": _STATES[status.state],
-            "key": status.key,
-            "name": status.key,
-            "url": status.url or self.web_url,
-            "description": status.description,
-        }
+        body = bitbucket.build_status(status, STATES[status.state], status.url or self.web_url)
         self._http.post(f"/build-status/1.0/commits/{segment(status.commit)}", body)
-
-    def refs(self) -> dict[str, str]:
-        """Branches and tags by full ref id; a tag's `latestCommit` is the commit (its `hash` is
-        the tag object of an annotated tag)."""
-        found: dict[str, str] = {}
-        for kind, what in ((RefType.BRANCH, "branches"), (RefType.TAG, "tags")):
-            for ref in self._http.start_pages(f"{self._repo}/{what}"):
-                name = ref.get("id") or full_ref(kind, ref["displayId"])
-                found[name] = ref["latestCommit"]
-        return found
 
     @cached_property
     def web_url(self) -> str:
         """The repository's web page, the link of a build status whose build has no log URL."""
         return str(self._repository["links"]["self"][0]["href"])
 
-    @cached_property
-    def _repository(self) -> Any:
-        return self._http.get(self._repo)
+    def _hook_body(self, url: str, secret: str) -> dict[str, Any]:
+        return {
+            "name": NAME,
+            "url": url,
+            "active": True,
+            "events": [PUSH_EVENT],
+            "configuration": {"secret": secret},
+        }
 
-
-def _hook_body(url: str, secret: str) -> dict[str, Any]:
-    return {
-        "name": NAME,
-        "url": url,
-        "active": True,
-        "events": [PUSH_EVENT],
-        "configuration": {"secret": secret},
-    }
-
-
-def _hook(body: Any) -> Hook:
-    return Hook(str(body["id"]), str(body["url"]))
+    def _ref(self, kind: RefType, item: Any) -> tuple[str, str]:
+        """By full ref id; a tag's `latestCommit` is the commit (its `hash` is the tag object of an
+        annotated tag)."""
+        return item.get("id") or full_ref(kind, item["displayId"]), item["latestCommit"]

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kiln.codehosts.base import CommitState, CommitStatus, Hook, Unauthorized
-from kiln.codehosts.http import JsonHttp, segment
+from kiln.codehosts.base import CommitState, CommitStatus, Unauthorized
+from kiln.codehosts.http import JsonRepository
 from kiln.rules.refs import full_ref
 from kiln.rules.types import RefType
 
@@ -36,16 +36,14 @@ def message_of(body: Any) -> str | None:
     return body.get("message") if isinstance(body, dict) else None
 
 
-class GiteeClient:
+class GiteeClient(JsonRepository):
     """The CodeHost of one Gitee repository (`owner/repo`)."""
 
-    def __init__(self, base_url: str, repository_path: str, token: str) -> None:
-        owner, name = repository_path.split("/", 1)
-        self.repository = repository_path
-        self._repo = f"/repos/{segment(owner)}/{segment(name)}"
-        self._http = JsonHttp(
-            base_url, params={"access_token": token}, secrets=[token], message_of=message_of
-        )
+    REPOSITORY = "/repos/{}/{}"
+    TOKEN_PARAMETER = "access_token"
+    UPDATE = "PATCH"
+    PAGINATION = "numbered"
+    message_of = staticmethod(message_of)
 
     def check_access(self) -> None:
         """The repository must be visible and the token's user one of its admins (`permission.admin`),
@@ -55,18 +53,6 @@ class GiteeClient:
             raise Unauthorized(
                 f"the token has no admin permission on Gitee repository {self.repository}", 403
             )
-
-    def hooks(self) -> list[Hook]:
-        return [_hook(h) for h in self._http.numbered_pages(f"{self._repo}/hooks")]
-
-    def create_hook(self, url: str, secret: str) -> Hook:
-        return _hook(self._http.post(f"{self._repo}/hooks", _hook_body(url, secret)))
-
-    def update_hook(self, hook_id: str, url: str, secret: str) -> Hook:
-        return _hook(self._http.patch(f"{self._repo}/hooks/{segment(hook_id)}", _hook_body(url, secret)))
-
-    def delete_hook(self, hook_id: str) -> None:
-        self._http.delete(f"{self._repo}/hooks/{segment(hook_id)}", missing_ok=True)
 
     def set_commit_status(self, status: CommitStatus) -> None:
         """A check run on the commit: `name` tells builds apart, `details_url` links the log."""
@@ -83,29 +69,19 @@ class GiteeClient:
             body["details_url"] = status.url
         self._http.post(f"{self._repo}/check-runs", body)
 
-    def refs(self) -> dict[str, str]:
-        """Branches and tags; a tag's `commit.sha` is the commit it names, annotated or not."""
-        found = {full_ref(RefType.BRANCH, b["name"]): b["commit"]["sha"] for b in self._list("branches")}
-        found.update({full_ref(RefType.TAG, t["name"]): t["commit"]["sha"] for t in self._list("tags")})
-        return found
+    def _hook_body(self, url: str, secret: str) -> dict[str, Any]:
+        """Push and tag-push events only, verified by signature."""
+        return {
+            "url": url,
+            "encryption_type": SIGNATURE_MODE,
+            "password": secret,
+            "push_events": True,
+            "tag_push_events": True,
+            "issues_events": False,
+            "note_events": False,
+            "merge_requests_events": False,
+        }
 
-    def _list(self, what: str) -> list[Any]:
-        return list(self._http.numbered_pages(f"{self._repo}/{what}"))
-
-
-def _hook_body(url: str, secret: str) -> dict[str, Any]:
-    """Push and tag-push events only, verified by signature."""
-    return {
-        "url": url,
-        "encryption_type": SIGNATURE_MODE,
-        "password": secret,
-        "push_events": True,
-        "tag_push_events": True,
-        "issues_events": False,
-        "note_events": False,
-        "merge_requests_events": False,
-    }
-
-
-def _hook(body: Any) -> Hook:
-    return Hook(str(body["id"]), str(body["url"]))
+    def _ref(self, kind: RefType, item: Any) -> tuple[str, str]:
+        """A tag's `commit.sha` is the commit it names, annotated or not."""
+        return full_ref(kind, item["name"]), item["commit"]["sha"]

@@ -8,8 +8,6 @@ back to PyGithub, so a call that still fails raises the host's own error message
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, Self
 
 import requests
@@ -29,9 +27,10 @@ from kiln.codehosts.base import (
     CommitState,
     CommitStatus,
     Hook,
+    LibraryClient,
     NotFound,
     Unauthorized,
-    Unreachable,
+    error_for,
 )
 
 PER_PAGE = 100  # the largest page GitHub serves
@@ -146,14 +145,15 @@ def _description(text: str) -> str:
     return text if len(text) <= MAX_DESCRIPTION else text[: MAX_DESCRIPTION - 1] + "…"
 
 
-class GitHubClient:
+class GitHubClient(LibraryClient):
     """One repository on GitHub (`base_url` https://api.github.com) or GitHub Enterprise Server
     (https://host/api/v3), with a token of a user who administers it."""
 
+    NO_ANSWER = (requests.ConnectionError, requests.Timeout, requests.exceptions.RetryError)
+    FAILED = (requests.RequestException,)
+
     def __init__(self, base_url: str, repository_path: str, token: str) -> None:
-        self._base_url = base_url
-        self._path = repository_path
-        self._token = token
+        super().__init__(base_url, repository_path, token)
         # lazy: an object named by its URL (repository, hook, commit) is not fetched before it is
         # used, so each call below is one request (per page) and not a GET first. PyGithub's
         # default spacing of one client's requests (0.25 s; 1 s after a write) is kept: it is what
@@ -229,29 +229,8 @@ class GitHubClient:
             raise NotFound(f"no webhook {hook_id!r} on {self._path}", 404)
         return int(hook_id)
 
-    def _redact(self, text: str) -> str:
-        return text.replace(self._token, "***")
-
-    @contextmanager
-    def _translated(self) -> Iterator[None]:
-        """Raise PyGithub's and requests' errors as Kiln's, with the host's message and no token
-        (nor the library's exception, which may quote the host's body, as the cause)."""
-        try:
-            yield
-        except GithubException as error:
-            raise self._error(error) from None
-        except (requests.ConnectionError, requests.Timeout, requests.exceptions.RetryError) as error:
-            raise Unreachable(self._redact(f"no answer from {self._base_url}: {error}")) from None
-        except requests.RequestException as error:
-            raise CodeHostError(self._redact(f"request to {self._base_url} failed: {error}")) from None
-
-    def _error(self, error: GithubException) -> CodeHostError:
-        status = error.status
-        message = self._redact(_message(error))
-        if status == 401 or (status == 403 and not _rate_limited(error)):
-            return Unauthorized(message, status)
-        if status == 404:
-            return NotFound(message, status)
-        if status >= 500:
-            return Unreachable(message, status)
-        return CodeHostError(message, status)
+    def _library_error(self, error: Exception) -> CodeHostError | None:
+        if isinstance(error, GithubException):
+            message = self._redact(_message(error))
+            return error_for(message, error.status, rate_limited=_rate_limited(error))
+        return super()._library_error(error)

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 
 import gitlab
@@ -27,9 +26,10 @@ from kiln.codehosts.base import (
     CommitState,
     CommitStatus,
     Hook,
+    LibraryClient,
     NotFound,
     Unauthorized,
-    Unreachable,
+    error_for,
 )
 
 PER_PAGE = 100  # the largest page GitLab serves
@@ -101,16 +101,6 @@ def _text(message: Any) -> str:
     return str(message)
 
 
-def _error(message: str, status: int | None) -> CodeHostError:
-    if status in (401, 403):
-        return Unauthorized(message, status)
-    if status == 404:
-        return NotFound(message, status)
-    if status is not None and status >= 500:
-        return Unreachable(message, status)
-    return CodeHostError(message, status)
-
-
 def _access_level(permissions: Any) -> int:
     """The highest of the project's and the group's access level; 0 when GitLab shows neither."""
     if not isinstance(permissions, dict):
@@ -138,14 +128,15 @@ def _hook_data(url: str, secret: str) -> dict[str, Any]:
     }
 
 
-class GitLabClient:
+class GitLabClient(LibraryClient):
     """One project on GitLab (`base_url` https://host; python-gitlab adds /api/v4), named by its full
     path, with a token of a Maintainer or Owner."""
 
+    NO_ANSWER = (requests.ConnectionError, requests.Timeout)
+    FAILED = (requests.RequestException,)
+
     def __init__(self, base_url: str, repository_path: str, token: str) -> None:
-        self._base_url = base_url
-        self._path = repository_path
-        self._token = token
+        super().__init__(base_url, repository_path, token)
         session = requests.Session()
         session.hooks["response"].append(_refuse_long_waits)
         self._gitlab = _Gitlab(
@@ -223,20 +214,9 @@ class GitLabClient:
         # lazy: no GET of the project; its URL-encoded path names it in every request
         return self._gitlab.projects.get(self._path, lazy=True)
 
-    def _redact(self, text: str) -> str:
-        return text.replace(self._token, "***")
-
-    @contextmanager
-    def _translated(self) -> Iterator[None]:
-        """Raise python-gitlab's and requests' errors as Kiln's, with the host's message and no token
-        (nor the library's exception, which may quote the host's body, as the cause)."""
-        try:
-            yield
-        except GitlabError as error:
-            raise _error(self._redact(_text(error.error_message)), error.response_code) from None
-        except _WaitTooLong as error:
-            raise _error(self._redact(error.message), error.status) from None
-        except (requests.ConnectionError, requests.Timeout) as error:
-            raise Unreachable(self._redact(f"no answer from {self._base_url}: {error}")) from None
-        except requests.RequestException as error:
-            raise CodeHostError(self._redact(f"request to {self._base_url} failed: {error}")) from None
+    def _library_error(self, error: Exception) -> CodeHostError | None:
+        if isinstance(error, GitlabError):
+            return error_for(self._redact(_text(error.error_message)), error.response_code)
+        if isinstance(error, _WaitTooLong):
+            return error_for(self._redact(error.message), error.status)
+        return super()._library_error(error)

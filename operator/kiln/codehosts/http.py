@@ -1,5 +1,7 @@
 """The JSON-over-HTTPS client under the code hosts Kiln speaks to without a vendor library (Gitee,
-Bitbucket Cloud, Bitbucket Server): base.py's promises kept in one place.
+Bitbucket Cloud, Bitbucket Server): base.py's promises kept in one place, and `JsonRepository`,
+what those three clients do alike (a repository's webhooks as a collection of JSON objects, its
+branches and tags as lists).
 
 Every request has a timeout; 429, 5xx and connection failures are tried ATTEMPTS times in all,
 waiting as the host asks (Retry-After in seconds or as an HTTP date; a rate-limit reset header) or
@@ -17,9 +19,10 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC
+from functools import cached_property
 from http import HTTPStatus
-from typing import Any
-from urllib.parse import quote, quote_plus, urlencode, urlsplit
+from typing import Any, ClassVar, Literal
+from urllib.parse import quote, urlencode, urlsplit
 
 import urllib3
 
@@ -28,17 +31,19 @@ from kiln.codehosts.base import (
     MAX_WAIT_SECONDS,
     TIMEOUT_SECONDS,
     CodeHostError,
+    Hook,
     NotFound,
-    Unauthorized,
     Unreachable,
+    error_for,
+    redact,
 )
+from kiln.rules.types import RefType
 
 # the first retry's wait; each further retry doubles it
 BACKOFF_SECONDS = 0.5
 # more pages than this is a host that keeps saying "more": stop rather than loop forever
 MAX_PAGES = 1000
 USER_AGENT = "kiln"
-REDACTED = "***"
 # Retry-After is standard; the others are the rate-limit reset headers hosts send (epoch seconds,
 # or seconds from now when small)
 RESET_HEADERS = ("X-RateLimit-Reset", "RateLimit-Reset")
@@ -46,6 +51,8 @@ RESET_HEADERS = ("X-RateLimit-Reset", "RateLimit-Reset")
 _EPOCH_THRESHOLD = 1_000_000_000
 
 Params = Mapping[str, str | int]
+# how a host pages its lists: `numbered_pages`, `next_pages` or `start_pages` (JsonHttp)
+Pagination = Literal["numbered", "next", "start"]
 # the host's own error message from its JSON error body, or None when the body has none
 MessageOf = Callable[[Any], str | None]
 
@@ -99,12 +106,6 @@ class JsonHttp:
 
     def post(self, path: str, body: Any, params: Params | None = None) -> Any:
         return self.request("POST", path, params, body).body
-
-    def put(self, path: str, body: Any) -> Any:
-        return self.request("PUT", path, body=body).body
-
-    def patch(self, path: str, body: Any) -> Any:
-        return self.request("PATCH", path, body=body).body
 
     def delete(self, path: str, missing_ok: bool = False) -> None:
         """DELETE; with `missing_ok` a 404 (already gone) is success."""
@@ -215,16 +216,7 @@ class JsonHttp:
         text = f"{where}: {status} {self._message(raw)}"
         if 300 <= status < 400:
             text += f" (redirect to {raw.headers.get('Location', '?')}, not followed)"
-        message = self._redact(text)
-        if limited:
-            return CodeHostError(message, status)
-        if status in (401, 403):
-            return Unauthorized(message, status)
-        if status == 404:
-            return NotFound(message, status)
-        if status >= 500:
-            return Unreachable(message, status)
-        return CodeHostError(message, status)
+        return error_for(self._redact(text), status, rate_limited=limited)
 
     def _message(self, raw: urllib3.BaseHTTPResponse) -> str:
         """The host's own words from its JSON error body, else the status's reason phrase."""
@@ -240,10 +232,7 @@ class JsonHttp:
             return "error"
 
     def _redact(self, text: str) -> str:
-        for secret in self._secrets:
-            for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
-                text = text.replace(form, REDACTED)
-        return text
+        return redact(text, self._secrets)
 
 
 def _rate_limited(status: int, headers: Mapping[str, str]) -> bool:
@@ -289,3 +278,89 @@ def _items(value: Any, path: str) -> list[Any]:
     if not isinstance(value, list):
         raise CodeHostError(f"GET {path}: expected a JSON list")
     return value
+
+
+class JsonRepository:
+    """One repository of a host spoken to with JsonHttp, with a token that authenticates as
+    `Authorization: Bearer` or (TOKEN_PARAMETER) as a query parameter. Its webhooks are the
+    collection `HOOKS` under the repository's path, each a JSON object with `url` and an id
+    (`HOOK_ID`), replaced with `UPDATE`; its branches and tags are the lists `REFS` under it; every
+    list is paged the host's way (`PAGINATION`).
+
+    A subclass names the repository's path (`REPOSITORY`, formatted with the repository path's two
+    segments, quoted) and says the host's words: `message_of` (its error body), `_hook_body` (a
+    push hook's settings) and `_ref` (a list item's ref and commit).
+    """
+
+    REPOSITORY: ClassVar[str]
+    PAGINATION: ClassVar[Pagination]
+    TOKEN_PARAMETER: ClassVar[str | None] = None
+    HOOKS: ClassVar[str] = "hooks"
+    HOOK_ID: ClassVar[str] = "id"
+    UPDATE: ClassVar[str] = "PUT"
+    REFS: ClassVar[Mapping[RefType, str]] = {RefType.BRANCH: "branches", RefType.TAG: "tags"}
+
+    def __init__(self, base_url: str, repository_path: str, token: str) -> None:
+        first, second = repository_path.split("/", 1)
+        self.repository = repository_path
+        self._repo = self.REPOSITORY.format(segment(first), segment(second))
+        self._hooks = f"{self._repo}/{self.HOOKS}"
+        in_query = self.TOKEN_PARAMETER is not None
+        self._http = JsonHttp(
+            base_url,
+            headers=None if in_query else {"Authorization": f"Bearer {token}"},
+            params={str(self.TOKEN_PARAMETER): token} if in_query else None,
+            secrets=[token],
+            message_of=self.message_of,
+        )
+
+    @staticmethod
+    def message_of(body: Any) -> str | None:
+        """The host's own message in its JSON error body."""
+        raise NotImplementedError
+
+    def hooks(self) -> list[Hook]:
+        return [self._hook(h) for h in self._pages(self._hooks)]
+
+    def create_hook(self, url: str, secret: str) -> Hook:
+        return self._hook(self._http.post(self._hooks, self._hook_body(url, secret)))
+
+    def update_hook(self, hook_id: str, url: str, secret: str) -> Hook:
+        path = f"{self._hooks}/{segment(hook_id)}"
+        return self._hook(self._http.request(self.UPDATE, path, body=self._hook_body(url, secret)).body)
+
+    def delete_hook(self, hook_id: str) -> None:
+        self._http.delete(f"{self._hooks}/{segment(hook_id)}", missing_ok=True)
+
+    def refs(self) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for kind, what in self.REFS.items():
+            for item in self._pages(f"{self._repo}/{what}"):
+                name, commit = self._ref(kind, item)
+                found[name] = commit
+        return found
+
+    @cached_property
+    def _repository(self) -> Any:
+        """The repository's JSON object, fetched once."""
+        return self._http.get(self._repo)
+
+    def _hook(self, body: Any) -> Hook:
+        return Hook(str(body[self.HOOK_ID]), str(body["url"]))
+
+    def _pages(self, path: str, params: Params | None = None) -> Iterator[Any]:
+        """Every item of the list at `path`, page after page."""
+        pages = {
+            "numbered": self._http.numbered_pages,
+            "next": self._http.next_pages,
+            "start": self._http.start_pages,
+        }
+        return pages[self.PAGINATION](path, params)
+
+    def _hook_body(self, url: str, secret: str) -> dict[str, Any]:
+        """A webhook for pushes of branches and tags, delivering to `url`, verified with `secret`."""
+        raise NotImplementedError
+
+    def _ref(self, kind: RefType, item: Any) -> tuple[str, str]:
+        """A branch's or tag's full ref name and commit id, from an item of its list."""
+        raise NotImplementedError

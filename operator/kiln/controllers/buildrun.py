@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import kopf
@@ -71,8 +70,10 @@ PROGRESS_FOLLOWERS = 64
 # how often each tenant's queue and history are looked at besides the events that move them
 QUEUE_RESYNC_SECONDS = 10.0
 _FOLLOWERS = ThreadPoolExecutor(PROGRESS_FOLLOWERS, thread_name_prefix="kiln-progress")
-# dispatches and history trims, off kopf's handler threads and the loop's default executor
+# dispatch decisions and history trims, off kopf's handler threads and the loop's default executor
 _DISPATCHERS = ThreadPoolExecutor(4, thread_name_prefix="kiln-queue")
+# what the decisions start and write: Job creations and status writes, many namespaces at once
+_STARTERS = ThreadPoolExecutor(16, thread_name_prefix="kiln-start")
 log = logging.getLogger("kiln.builds")
 
 
@@ -188,6 +189,10 @@ class _Runs:
     def start(self, uid: str) -> None:
         with self._guard:
             self._started.add(uid)
+
+    def unstart(self, uid: str) -> None:
+        with self._guard:
+            self._started.discard(uid)
 
     def release(self, uid: str) -> bool:
         """Mark the finished (or deleted) run's slot released; True the first time."""
@@ -314,10 +319,13 @@ def dispatch(
     memo: Runtime, namespace: str, indexes: Indexes, own: tuple[kopf.Body, kopf.Patch] | None = None
 ) -> None:
     """Start the tenant's waiting runs that may start now (policies and cap), tell the others their
-    place, supersede what SerialLatestOnly drops. Serialized per namespace: with `own` (a create
-    handler's BuildRun and patch, whose start then rides on kopf's patch) it runs here only if no
-    other dispatch of the namespace does, else it is left to one scheduled after that (kopf's few
-    handler threads never wait on a busy namespace)."""
+    place, supersede what SerialLatestOnly drops.
+
+    Only the decision is serialized per namespace: it reserves the slots of the runs it starts,
+    then the starts (API calls) run outside the lock, on the starter pool, so a busy tenant's Jobs
+    are created in parallel. With `own` (a create handler's BuildRun and patch, whose start then
+    rides on kopf's patch) the decision is made here only if no other one of the namespace is
+    being made, else one is scheduled after it: kopf's handler threads never wait on a namespace."""
     lock = _namespace_lock(namespace)
     if own is not None and not lock.acquire(blocking=False):
         schedule_dispatch(memo, namespace, indexes)
@@ -326,9 +334,11 @@ def dispatch(
         lock.acquire()
     try:
         _SCHEDULED.discard(namespace)
-        _dispatch_locked(memo, namespace, indexes, own)
+        work = _decide(memo, namespace, indexes, own)
     finally:
         lock.release()
+    if work is not None:
+        _carry_out(memo, namespace, work, own)
 
 
 def schedule_dispatch(memo: Runtime, namespace: str, indexes: Indexes) -> None:
@@ -336,23 +346,41 @@ def schedule_dispatch(memo: Runtime, namespace: str, indexes: Indexes) -> None:
     if namespace in _SCHEDULED:
         return
     _SCHEDULED.add(namespace)
-    _DISPATCHERS.submit(_dispatch_logged, memo, namespace, indexes)
+    _DISPATCHERS.submit(
+        _logged, f"dispatching the build queue of {namespace}", dispatch, memo, namespace, indexes
+    )
 
 
-def _dispatch_logged(memo: Runtime, namespace: str, indexes: Indexes) -> None:
+def _logged(what: str, function: Callable[..., None], *args: Any) -> None:
+    """Run `function` on a pool thread: a BuildRun deleted meanwhile is skipped; another failure is
+    logged, and the next event or the queue timer tries again."""
     try:
-        dispatch(memo, namespace, indexes)
-    except Exception:  # a pool thread has no kopf to log it; the next event or timer dispatches again
-        log.exception(f"dispatching the build queue of {namespace} failed")
+        function(*args)
+    except ApiException as error:
+        if error.status != 404:
+            log.warning(f"{what}: {error.status} {error.reason}; the queue retries")
+    except Exception:
+        log.exception(f"{what} failed; the queue retries")
 
 
-def _dispatch_locked(
+@dataclass(frozen=True, slots=True)
+class _Work:
+    """A dispatch's decision: the runs whose slots it reserved, and the statuses to write."""
+
+    starts: tuple[Mapping[str, Any], ...]
+    waiting: tuple[tuple[Mapping[str, Any], str], ...]
+    # (run, the newer run superseding it, their rule)
+    superseded: tuple[tuple[Mapping[str, Any], str, str], ...]
+    lookup: IndexLookup
+
+
+def _decide(
     memo: Runtime, namespace: str, indexes: Indexes, own: tuple[kopf.Body, kopf.Patch] | None
-) -> None:
+) -> _Work | None:
     lookup = indexes.lookup(memo)
     tenant = lookup.tenant(namespace)
     if tenant is not None and tenant.deleting:
-        return  # its BuildRuns go with its namespace
+        return None  # its BuildRuns go with its namespace
     bodies: dict[str, Mapping[str, Any]] = {
         str(b["metadata"]["uid"]): b
         for b in indexes.unfinished_runs.get(namespace, [])
@@ -362,37 +390,47 @@ def _dispatch_locked(
         bodies[str(own[0]["metadata"]["uid"])] = own[0]
     runs = {b["metadata"]["name"]: (b, _queued_run(b, indexes, lookup)) for b in bodies.values()}
     plan = plan_queue((run for _, run in runs.values()), _cap(lookup, namespace, memo))
-    own_name = own[0]["metadata"]["name"] if own is not None else None
-    starts = list(plan.start)
-    if own_name is not None and runs[own_name][1].active and own_name not in starts:
-        starts.insert(0, own_name)  # its Job exists (a restart came between it and the status): adopt it
-
-    def act(name: str, what: Callable[[Mapping[str, Any]], None]) -> None:
-        """One run's part; a run deleted meanwhile is skipped, another failure is logged and left
-        to the next dispatch, except the create handler's own (kopf retries that handler)."""
-        body = runs[name][0]
-        try:
-            what(body)
-        except ApiException as error:
-            if name == own_name and error.status != 404:
-                raise
-            if error.status != 404:
-                log.warning(f"BuildRun {namespace}/{name}: {error.status} {error.reason}; the queue retries")
-
-    def begin(body: Mapping[str, Any]) -> None:
-        fields = start(memo.kube, memo.settings, body, lookup)
-        # marked once its Job exists (a failed start is the next dispatch's), before the status
-        # that says so reaches the indexes
+    starts = [runs[name][0] for name in plan.start]
+    if own is not None:
+        uid = str(own[0]["metadata"]["uid"])
+        if runs[own[0]["metadata"]["name"]][1].active and not _RUNS.started(uid):
+            starts.insert(0, own[0])  # its Job exists (a restart came between it and the status): adopt it
+    for body in starts:  # the slots are taken now, before the Jobs exist
         _RUNS.start(str(body["metadata"]["uid"]))
-        patch = own[1] if own is not None and body["metadata"]["name"] == own_name else None
-        _write(memo, body, fields, patch)
+    return _Work(
+        starts=tuple(starts),
+        waiting=tuple((runs[name][0], message) for name, message in plan.waiting),
+        superseded=tuple((runs[name][0], newer, runs[newer][1].rule) for name, newer in plan.superseded),
+        lookup=lookup,
+    )
 
-    for name in starts:
-        act(name, begin)
-    for name, message in plan.waiting:
-        act(name, partial(_queue, memo, message))
-    for name, newer in plan.superseded:
-        act(name, partial(_supersede, memo, newer, runs[newer][1].rule))
+
+def _begin(
+    memo: Runtime, body: Mapping[str, Any], lookup: IndexLookup, patch: kopf.Patch | None = None
+) -> None:
+    """Create (or adopt) the run's Job and write what that says; a start that fails gives its slot back."""
+    try:
+        fields = start(memo.kube, memo.settings, body, lookup)
+    except BaseException:
+        _RUNS.unstart(str(body["metadata"]["uid"]))
+        raise
+    _write(memo, body, fields, patch)
+
+
+def _carry_out(memo: Runtime, namespace: str, work: _Work, own: tuple[kopf.Body, kopf.Patch] | None) -> None:
+    """The create handler's own start here (a failure retries that handler); the rest on the pool."""
+    own_uid = str(own[0]["metadata"]["uid"]) if own is not None else None
+    for body in work.starts:
+        if own is not None and str(body["metadata"]["uid"]) == own_uid:
+            _begin(memo, body, work.lookup, own[1])
+        else:
+            what = f"starting BuildRun {namespace}/{body['metadata']['name']}"
+            _STARTERS.submit(_logged, what, _begin, memo, body, work.lookup)
+    for body, message in work.waiting:
+        _STARTERS.submit(_logged, f"queueing {body['metadata']['name']}", _queue, memo, message, body)
+    for body, newer, rule in work.superseded:
+        what = f"superseding {body['metadata']['name']}"
+        _STARTERS.submit(_logged, what, _supersede, memo, newer, rule, body)
 
 
 def _queue(memo: Runtime, message: str, body: Mapping[str, Any]) -> None:
@@ -421,16 +459,10 @@ async def _released(memo: Runtime, namespace: str, rule: str, indexes: Indexes) 
     """A run finished or went: its slot frees (a dispatch, unless one is already on its way) and
     its rule's history may be over its bound."""
     schedule_dispatch(memo, namespace, indexes)
+    what = f"trimming the history of BuildRule {namespace}/{rule}"
     await asyncio.get_running_loop().run_in_executor(
-        _DISPATCHERS, _trim_logged, memo, namespace, rule, indexes
+        _DISPATCHERS, _logged, what, trim_history, memo, namespace, rule, indexes
     )
-
-
-def _trim_logged(memo: Runtime, namespace: str, rule: str, indexes: Indexes) -> None:
-    try:
-        trim_history(memo, namespace, rule, indexes)
-    except Exception:
-        log.exception(f"trimming the history of BuildRule {namespace}/{rule} failed")
 
 
 @kopf.on.event(GROUP, VERSION, BUILD_RUN.plural)
