@@ -11,6 +11,7 @@ handler threads) reads its log into `status.progress`.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import threading
 from collections import OrderedDict
@@ -346,9 +347,13 @@ def schedule_dispatch(memo: Runtime, namespace: str, indexes: Indexes) -> None:
     if namespace in _SCHEDULED:
         return
     _SCHEDULED.add(namespace)
-    _DISPATCHERS.submit(
-        _logged, f"dispatching the build queue of {namespace}", dispatch, memo, namespace, indexes
-    )
+    _submit(_DISPATCHERS, f"dispatching the build queue of {namespace}", dispatch, memo, namespace, indexes)
+
+
+def _submit(pool: ThreadPoolExecutor, what: str, function: Callable[..., None], *args: Any) -> None:
+    """Run `function` on `pool` in a copy of this context: kopf keeps its settings and Event queue
+    in context variables, which a bare pool thread lacks (kopf.event would fail there)."""
+    pool.submit(contextvars.copy_context().run, _logged, what, function, *args)
 
 
 def _logged(what: str, function: Callable[..., None], *args: Any) -> None:
@@ -386,12 +391,13 @@ def _decide(
         for b in indexes.unfinished_runs.get(namespace, [])
         if not _RUNS.finished(str(b["metadata"]["uid"]))
     }
-    if own is not None:
+    if own is not None and not _RUNS.finished(str(own[0]["metadata"]["uid"])):
+        # a handler's body may be older than the end this process wrote (e.g. superseded meanwhile)
         bodies[str(own[0]["metadata"]["uid"])] = own[0]
     runs = {b["metadata"]["name"]: (b, _queued_run(b, indexes, lookup)) for b in bodies.values()}
     plan = plan_queue((run for _, run in runs.values()), _cap(lookup, namespace, memo))
     starts = [runs[name][0] for name in plan.start]
-    if own is not None:
+    if own is not None and own[0]["metadata"]["name"] in runs:
         uid = str(own[0]["metadata"]["uid"])
         if runs[own[0]["metadata"]["name"]][1].active and not _RUNS.started(uid):
             starts.insert(0, own[0])  # its Job exists (a restart came between it and the status): adopt it
@@ -425,12 +431,12 @@ def _carry_out(memo: Runtime, namespace: str, work: _Work, own: tuple[kopf.Body,
             _begin(memo, body, work.lookup, own[1])
         else:
             what = f"starting BuildRun {namespace}/{body['metadata']['name']}"
-            _STARTERS.submit(_logged, what, _begin, memo, body, work.lookup)
+            _submit(_STARTERS, what, _begin, memo, body, work.lookup)
     for body, message in work.waiting:
-        _STARTERS.submit(_logged, f"queueing {body['metadata']['name']}", _queue, memo, message, body)
+        _submit(_STARTERS, f"queueing {body['metadata']['name']}", _queue, memo, message, body)
     for body, newer, rule in work.superseded:
         what = f"superseding {body['metadata']['name']}"
-        _STARTERS.submit(_logged, what, _supersede, memo, newer, rule, body)
+        _submit(_STARTERS, what, _supersede, memo, newer, rule, body)
 
 
 def _queue(memo: Runtime, message: str, body: Mapping[str, Any]) -> None:
@@ -455,13 +461,18 @@ def trim_history(memo: Runtime, namespace: str, rule: str, indexes: Indexes) -> 
         memo.kube.delete(API_VERSION, BUILD_RUN.kind, name, namespace, propagation="Background")
 
 
-async def _released(memo: Runtime, namespace: str, rule: str, indexes: Indexes) -> None:
+def _released(memo: Runtime, namespace: str, rule: str, indexes: Indexes) -> None:
     """A run finished or went: its slot frees (a dispatch, unless one is already on its way) and
     its rule's history may be over its bound."""
     schedule_dispatch(memo, namespace, indexes)
-    what = f"trimming the history of BuildRule {namespace}/{rule}"
-    await asyncio.get_running_loop().run_in_executor(
-        _DISPATCHERS, _logged, what, trim_history, memo, namespace, rule, indexes
+    _submit(
+        _DISPATCHERS,
+        f"trimming the history of BuildRule {namespace}/{rule}",
+        trim_history,
+        memo,
+        namespace,
+        rule,
+        indexes,
     )
 
 
@@ -486,7 +497,7 @@ async def buildrun_running(
         )
     if (type == "DELETED" or _finished(status)) and _RUNS.release(str(body["metadata"]["uid"])):
         rule = str((body.get("spec") or {}).get("buildRule", ""))
-        await _released(memo, namespace, rule, Indexes.of(kwargs))
+        _released(memo, namespace, rule, Indexes.of(kwargs))
 
 
 @kopf.on.resume(GROUP, VERSION, BUILD_RUN.plural)
