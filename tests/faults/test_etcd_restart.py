@@ -75,12 +75,22 @@ def test_etcd_killed_and_restarted_to_every_push_built_once(
     assert set(landed) == set(answers) and set(landed.values()) == {len(EXPECTED_TAGS)}
     batch = client.BatchV1Api(quiet_tenant.cluster.api_client)
 
+    seen: list[list[dict[str, Any]]] = [[]]
+
     def taken_up() -> list[dict[str, Any]] | None:
-        found = quiet_tenant.buildruns()
+        found = seen[0] = quiet_tenant.buildruns()
         phases = [(r.get("status") or {}).get("phase") for r in found]
         return found if len(found) == len(runs) and all(phases) else None
 
-    runs = eventually(taken_up, timeout=180, what="a status on every BuildRun")
+    try:
+        runs = eventually(taken_up, timeout=180, what="a status on every BuildRun")
+    except AssertionError:
+        untaken = [r["metadata"]["name"] for r in seen[0] if not (r.get("status") or {}).get("phase")]
+        phases = Counter((r.get("status") or {}).get("phase") for r in seen[0])
+        raise AssertionError(
+            f"{len(untaken)} BuildRuns without a status ({untaken[:5]}...); phases {phases}; "
+            f"operator log:\n{operator.log_tail(60)}"
+        ) from None
     jobs = Counter(
         j.metadata.labels[LABEL_BUILD_RUN]
         for j in batch.list_namespaced_job(quiet_tenant.namespace, label_selector=LABEL_BUILD_RUN).items

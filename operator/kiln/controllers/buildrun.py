@@ -159,6 +159,7 @@ class _Runs:
         self._locks: OrderedDict[str, threading.Lock] = OrderedDict()
         self._finished: set[str] = set()
         self._started: set[str] = set()
+        self._told: dict[str, str] = {}
         self._released: OrderedDict[str, None] = OrderedDict()
         self._size = size
         self._guard = threading.Lock()
@@ -194,6 +195,21 @@ class _Runs:
     def unstart(self, uid: str) -> None:
         with self._guard:
             self._started.discard(uid)
+
+    def tell(self, uid: str, message: str) -> bool:
+        """Mark `message` as the waiting run's Queued message; False when it already is (written or
+        on its way): every dispatch sees every waiting run, and must not write each one again."""
+        with self._guard:
+            if self._told.get(uid) == message:
+                return False
+            self._told[uid] = message
+            while len(self._told) > self._size:
+                self._told.pop(next(iter(self._told)))
+            return True
+
+    def untell(self, uid: str) -> None:
+        with self._guard:
+            self._told.pop(uid, None)
 
     def release(self, uid: str) -> bool:
         """Mark the finished (or deleted) run's slot released; True the first time."""
@@ -433,14 +449,19 @@ def _carry_out(memo: Runtime, namespace: str, work: _Work, own: tuple[kopf.Body,
             what = f"starting BuildRun {namespace}/{body['metadata']['name']}"
             _submit(_STARTERS, what, _begin, memo, body, work.lookup)
     for body, message in work.waiting:
-        _submit(_STARTERS, f"queueing {body['metadata']['name']}", _queue, memo, message, body)
+        if _RUNS.tell(str(body["metadata"]["uid"]), message):
+            _submit(_STARTERS, f"queueing {body['metadata']['name']}", _queue, memo, message, body)
     for body, newer, rule in work.superseded:
         what = f"superseding {body['metadata']['name']}"
         _submit(_STARTERS, what, _supersede, memo, newer, rule, body)
 
 
 def _queue(memo: Runtime, message: str, body: Mapping[str, Any]) -> None:
-    _write(memo, body, queued_fields(message, _conditions_of(body)))
+    try:
+        _write(memo, body, queued_fields(message, _conditions_of(body)))
+    except BaseException:
+        _RUNS.untell(str(body["metadata"]["uid"]))  # not written: the next dispatch tries again
+        raise
 
 
 def _supersede(memo: Runtime, newer: str, rule: str, body: Mapping[str, Any]) -> None:

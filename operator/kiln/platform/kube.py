@@ -21,16 +21,28 @@ def _as_json(_client: object, data: Any) -> Any:
     return data
 
 
+# Connections kept to the API server: kopf's handler threads, the build queue's starters and the
+# receiver's creators all call it at once (the client's default, 5 per CPU, had them discarded
+# and reopened under load).
+CONNECTION_POOL_SIZE = 64
+# (connect, read) seconds of every call but log streams: a call the API server never answers (as
+# while etcd is down) must not hold a handler, or the build queue's namespace, forever
+REQUEST_TIMEOUT = (10.0, 60.0)
+
+
 def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
     """The given kubeconfig, else $KUBECONFIG, else the in-cluster service account, else ~/.kube/config."""
     kubeconfig = kubeconfig or os.environ.get("KUBECONFIG")
+    configuration = client.Configuration()
     if not kubeconfig:
         try:
-            config.load_incluster_config()
-            return client.ApiClient()
+            config.load_incluster_config(client_configuration=configuration)
         except config.ConfigException:
             kubeconfig = os.path.expanduser("~/.kube/config")
-    return config.new_client_from_config(config_file=kubeconfig)
+    if kubeconfig:
+        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    configuration.connection_pool_maxsize = CONNECTION_POOL_SIZE
+    return client.ApiClient(configuration)
 
 
 class Kube:
@@ -56,6 +68,7 @@ class Kube:
             field_manager=FIELD_MANAGER,
             force_conflicts=True,
             serializer=_as_json,
+            _request_timeout=REQUEST_TIMEOUT,
         )
         meta = manifest["metadata"]
         key = (manifest["apiVersion"], manifest["kind"], meta.get("namespace"), meta["name"])
@@ -73,7 +86,10 @@ class Kube:
         resource = self._resource(manifest["apiVersion"], manifest["kind"])
         try:
             result = resource.create(
-                body=manifest, namespace=manifest["metadata"].get("namespace"), serializer=_as_json
+                body=manifest,
+                namespace=manifest["metadata"].get("namespace"),
+                serializer=_as_json,
+                _request_timeout=REQUEST_TIMEOUT,
             )
         except ApiException as error:
             if error.status == 409:
@@ -91,6 +107,7 @@ class Kube:
             namespace=namespace,
             content_type="application/merge-patch+json",
             serializer=_as_json,
+            _request_timeout=REQUEST_TIMEOUT,
         )
         return dict(result)
 
@@ -123,13 +140,16 @@ class Kube:
             namespace=namespace,
             content_type="application/merge-patch+json",
             serializer=_as_json,
+            _request_timeout=REQUEST_TIMEOUT,
         )
 
     def get(
         self, api_version: str, kind: str, name: str, namespace: str | None = None
     ) -> dict[str, Any] | None:
         try:
-            obj = self._resource(api_version, kind).get(name=name, namespace=namespace, serializer=_as_json)
+            obj = self._resource(api_version, kind).get(
+                name=name, namespace=namespace, serializer=_as_json, _request_timeout=REQUEST_TIMEOUT
+            )
         except NotFoundError:
             return None
         return dict(obj)
@@ -146,7 +166,9 @@ class Kube:
         delete was issued."""
         body = {"propagationPolicy": propagation} if propagation else None
         try:
-            self._resource(api_version, kind).delete(name=name, namespace=namespace, body=body)
+            self._resource(api_version, kind).delete(
+                name=name, namespace=namespace, body=body, _request_timeout=REQUEST_TIMEOUT
+            )
         except NotFoundError:
             return False
         except ApiException as error:
@@ -158,6 +180,7 @@ class Kube:
     def list(
         self, api_version: str, kind: str, namespace: str | None = None, **kwargs: Any
     ) -> list[dict[str, Any]]:
+        kwargs.setdefault("_request_timeout", REQUEST_TIMEOUT)
         listed = self._resource(api_version, kind).get(namespace=namespace, serializer=_as_json, **kwargs)
         return [dict(i) for i in listed.get("items") or ()]
 
