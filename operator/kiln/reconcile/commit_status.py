@@ -4,19 +4,18 @@ the build: it is recorded on the BuildRun (`status.commitStatus.error`) and coun
 
 from __future__ import annotations
 
-import base64
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from kiln.api.buildrun import Phase
 from kiln.api.repository import Repository
 from kiln.api.validation import checked_spec
-from kiln.codehosts import CodeHost, CodeHostError, CommitState, CommitStatus, client_for
+from kiln.codehosts import CodeHostError, CommitState, CommitStatus, client_for
 from kiln.platform.kube import Kube
 from kiln.platform.settings import Settings
+from kiln.reconcile.repository import ClientFactory, source_client
 
 Object = Mapping[str, Any]
-ClientFactory = Callable[..., CodeHost]
 # the length every host accepts for a status description (GitHub's limit, the smallest)
 MAX_DESCRIPTION = 140
 _STATES = {
@@ -74,9 +73,8 @@ def report(
     if checked is None or isinstance(checked, str) or checked.spec.source.credentials_secret_ref is None:
         return None
     source, ref = checked.spec.source, checked.spec.source.credentials_secret_ref
-    secret = kube.get("v1", "Secret", ref.name, run["metadata"]["namespace"])
-    raw = ((secret or {}).get("data") or {}).get(ref.key)
-    if not raw:
+    client = source_client(kube, settings, run["metadata"]["namespace"], source, factory)
+    if client is None:
         return {"state": state.value, "error": f"Secret {ref.name!r} (key {ref.key!r}) not found"}
     spec = run.get("spec") or {}
     status = CommitStatus(
@@ -86,9 +84,8 @@ def report(
         description=_description(run),
         url=log_url(settings.build_log_url, run),
     )
-    token = base64.b64decode(raw).decode(errors="replace").strip()
     try:
-        factory(source.provider, source.url, token, settings.codehost_api_url_map).set_commit_status(status)
+        client.set_commit_status(status)
     except CodeHostError as error:
         return {"state": state.value, "error": error.message}
     return {"state": state.value, "error": None}

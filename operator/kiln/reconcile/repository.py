@@ -14,7 +14,7 @@ from typing import Any
 
 from kiln.api.conditions import ConditionDict, get_condition, set_condition
 from kiln.api.constants import API_VERSION, REPOSITORY, ConditionType, GiteeMode, Provider
-from kiln.api.repository import Repository
+from kiln.api.repository import Repository, Source
 from kiln.api.validation import checked_spec
 from kiln.codehosts import CodeHost, CodeHostError, NotFound, Unauthorized, Unreachable, client_for
 from kiln.platform.kube import Kube
@@ -22,7 +22,8 @@ from kiln.platform.settings import Settings
 from kiln.tenancy.tenant import Tenant
 
 Object = Mapping[str, Any]
-ClientFactory = Callable[[Provider, str, str, Mapping[str, str]], CodeHost]
+# how a client is made (tests pass one bound to a stand-in): `kiln.codehosts.client_for`'s signature
+ClientFactory = Callable[[Provider, str, str, Mapping[str, str] | None], CodeHost]
 # 32 random bytes, as hex: every host takes it as a webhook secret (some refuse other characters)
 SECRET_BYTES = 32
 DEFAULT_SECRET_KEY = "token"
@@ -32,10 +33,6 @@ _REASONS: dict[type[CodeHostError], str] = {
     NotFound: "NotFound",
     Unreachable: "Unreachable",
 }
-
-
-def _factory(provider: Provider, url: str, token: str, api_urls: Mapping[str, str]) -> CodeHost:
-    return client_for(provider, url, token, api_urls)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,10 +102,18 @@ def ensure_webhook_secret(kube: Kube, body: Object, name: str, key: str) -> tupl
     return value, f"{fmeta.get('uid', '')}/{fmeta.get('resourceVersion', '')}"
 
 
-def _token(kube: Kube, namespace: str, name: str, key: str) -> str | None:
-    found = kube.get("v1", "Secret", name, namespace)
-    raw = ((found or {}).get("data") or {}).get(key)
-    return base64.b64decode(raw).decode(errors="replace").strip() if raw else None
+def source_client(
+    kube: Kube, settings: Settings, namespace: str, source: Source, factory: ClientFactory = client_for
+) -> CodeHost | None:
+    """The code host client of a source with credentials, authenticated with the token of its
+    credentialsSecretRef; None when the source has none or the Secret (or its key) is missing."""
+    ref = source.credentials_secret_ref
+    found = kube.get("v1", "Secret", ref.name, namespace) if ref else None
+    raw = ((found or {}).get("data") or {}).get(ref.key) if ref else None
+    if not raw:
+        return None
+    token = base64.b64decode(raw).decode(errors="replace").strip()
+    return factory(source.provider, source.url, token, settings.codehost_api_url_map)
 
 
 class _Conditions:
@@ -135,7 +140,7 @@ def _error_message(error: CodeHostError) -> str:
 
 
 def reconcile_repository(
-    kube: Kube, settings: Settings, body: Object, tenant: Tenant | None, factory: ClientFactory = _factory
+    kube: Kube, settings: Settings, body: Object, tenant: Tenant | None, factory: ClientFactory = client_for
 ) -> RepositoryResult:
     """Bring the Repository's webhook Secret, code-host hook and status in line with its spec."""
     meta, old = body["metadata"], body.get("status") or {}
@@ -171,8 +176,8 @@ def reconcile_repository(
             "no credentialsSecretRef: a public repository, cloned without a token; access is not checked",
         )
     else:
-        token = _token(kube, namespace, credentials.name, credentials.key)
-        if token is None:
+        client = source_client(kube, settings, namespace, source, factory)
+        if client is None:
             conditions.set(
                 ConditionType.SOURCE_BOUND,
                 False,
@@ -180,7 +185,6 @@ def reconcile_repository(
                 f"Secret {credentials.name!r} (key {credentials.key!r}) not found",
             )
         else:
-            client = factory(source.provider, source.url, token, settings.codehost_api_url_map)
             try:
                 client.check_access()
                 conditions.set(
@@ -272,18 +276,17 @@ def _register(client: CodeHost, url: str, secret: str, known: str | None, rotate
     return keep.id
 
 
-def remove_hook(kube: Kube, settings: Settings, body: Object, factory: ClientFactory = _factory) -> None:
+def remove_hook(kube: Kube, settings: Settings, body: Object, factory: ClientFactory = client_for) -> None:
     """On deletion: remove the hook the operator registered. Raises CodeHostError while the host
     cannot be reached (the finalizer retries); a hook or token that is gone is not an error."""
     hook_id = ((body.get("status") or {}).get("webhook") or {}).get("id")
     repository = checked_spec(Repository, body)
     if not hook_id or isinstance(repository, str) or repository.spec.source.credentials_secret_ref is None:
         return
-    source, ref = repository.spec.source, repository.spec.source.credentials_secret_ref
-    token = _token(kube, body["metadata"]["namespace"], ref.name, ref.key)
-    if token is None:
+    client = source_client(kube, settings, body["metadata"]["namespace"], repository.spec.source, factory)
+    if client is None:
         return  # nothing to authenticate with: the hook stays; the delete must not wait forever
     try:
-        factory(source.provider, source.url, token, settings.codehost_api_url_map).delete_hook(str(hook_id))
+        client.delete_hook(str(hook_id))
     except (NotFound, Unauthorized):
         return
