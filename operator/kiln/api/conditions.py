@@ -1,8 +1,9 @@
-"""Status conditions as plain dicts (the wire shape), with Kubernetes' lastTransitionTime semantics."""
+"""Status conditions as plain dicts (the wire shape), with Kubernetes' lastTransitionTime semantics;
+whether a status already says what a write would."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,3 +41,8 @@ def set_condition(
 
 def get_condition(conditions: Sequence[ConditionDict] | None, type_: str) -> ConditionDict | None:
     return next((c for c in conditions or () if c.get("type") == type_), None)
+
+
+def status_holds(status: Mapping[str, Any], fields: Mapping[str, Any]) -> bool:
+    """Whether `status` already holds these fields (a write of them would change nothing)."""
+    return all(status.get(k) == v for k, v in fields.items())

@@ -24,6 +24,7 @@ from typing import Any
 import kopf
 from kubernetes.client.exceptions import ApiException
 
+from kiln.api.conditions import status_holds
 from kiln.api.constants import (
     ANNOTATION_CREATED_AT,
     API_VERSION,
@@ -60,7 +61,7 @@ from kiln.reconcile.buildrun import (
     start,
 )
 from kiln.tenancy.manifests import Quota
-from kiln.tenancy.tenant import Tenant
+from kiln.tenancy.tenant import Tenant, tenant_owning
 
 RunKey = tuple[str, str]  # (Kubernetes namespace, name)
 Objects = kopf.Index[RunKey, dict[str, Any]]
@@ -80,11 +81,6 @@ log = logging.getLogger("kiln.builds")
 
 def _finished(status: Any) -> bool:
     return (status or {}).get("phase") in FINISHED
-
-
-def _says_already(status: Mapping[str, Any], fields: Mapping[str, Any]) -> bool:
-    """Whether the status already holds these fields (nothing to write)."""
-    return all(status.get(k) == v for k, v in fields.items())
 
 
 def _indexed(group: str, version: str, plural: str, id: str, *, by_build_run: bool = False) -> None:
@@ -145,9 +141,7 @@ class IndexLookup:
         return newest(self._repos.get((namespace, name), [])) or self._cluster.repository(namespace, name)
 
     def tenant(self, namespace: str) -> Tenant | None:
-        tenants = [t for name in list(self._tenants) for t in self._tenants.get(name, [])]
-        found = next((t for t in tenants if t.kubernetes_namespace == namespace), None)
-        return found or self._cluster.tenant(namespace)
+        return tenant_owning(namespace, self._tenants) or self._cluster.tenant(namespace)
 
 
 class _Runs:
@@ -239,7 +233,7 @@ def _write(
     with _RUNS.lock(uid):
         if _RUNS.finished(uid) or _finished(status):
             return
-        if _says_already(status, fields):
+        if status_holds(status, fields):
             return
         if patch is not None and fields.get("phase") not in FINISHED:
             patch.setdefault("status", {}).update(fields)
@@ -596,7 +590,7 @@ async def _build_object_event(
     job = _controlled(build_jobs.get(key, []), run)
     pod = _controlled(build_pods.get(key, []), job)
     fields = settle(run, job, pod)
-    if _says_already(status, fields):
+    if status_holds(status, fields):
         return  # nothing new (most events): no thread, no write
     await asyncio.to_thread(_settle_build, memo, dict(run), fields, pod)
 

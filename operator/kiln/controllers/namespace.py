@@ -18,7 +18,7 @@ from kiln.api.constants import API_VERSION, GROUP, LABEL_NAMESPACE, NAMESPACE, R
 from kiln.controllers.runtime import Runtime
 from kiln.reconcile.tenant import child_needs_repair, delete_tenant, reconcile_tenant
 from kiln.tenancy.repairs import Repair, RepairBudget
-from kiln.tenancy.tenant import Tenant
+from kiln.tenancy.tenant import Tenant, tenant_owning
 
 RESYNC_SECONDS = 60.0
 log = logging.getLogger("kiln.tenancy")
@@ -154,6 +154,6 @@ def repository_count(
     """status.repositories follows Repositories being added and removed."""
     if type not in ("ADDED", "DELETED"):
         return
-    for tenant, entries in tenants.items():
-        if any(t.kubernetes_namespace == namespace for t in entries):
-            _sync_by_name(tenant, memo, tenants, logger)
+    tenant = tenant_owning(namespace, tenants)
+    if tenant is not None:
+        _sync_by_name(tenant.name, memo, tenants, logger)

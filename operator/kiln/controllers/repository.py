@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Mapping
 from typing import Any
 
 import kopf
 
-from kiln.api.conditions import set_condition
+from kiln.api.conditions import set_condition, status_holds
 from kiln.api.constants import API_VERSION, BUILD_RUN, GROUP, REPOSITORY, VERSION, ConditionType
 from kiln.codehosts import CodeHostError
 from kiln.controllers.runtime import Runtime
 from kiln.reconcile import metrics
 from kiln.reconcile.commit_status import pending_report, report
 from kiln.reconcile.repository import reconcile_repository, remove_hook
-from kiln.tenancy.tenant import Tenant
+from kiln.tenancy.tenant import Tenant, tenant_owning
 
 RESYNC_SECONDS = 60.0
 _FAILED = frozenset({"Unauthorized", "NotFound", "Unreachable", "Error"})
@@ -53,15 +52,6 @@ class _Reported:
 _REPORTED = _Reported()
 
 
-def _tenant(namespace: str, tenants: kopf.Index[str, Tenant]) -> Tenant | None:
-    found = (t for name in list(tenants) for t in tenants.get(name, []))
-    return next((t for t in found if t.kubernetes_namespace == namespace), None)
-
-
-def _changed(status: Mapping[str, Any], fields: Mapping[str, Any]) -> bool:
-    return any(status.get(k) != v for k, v in fields.items())
-
-
 @kopf.on.resume(GROUP, VERSION, REPOSITORY.plural)
 @kopf.on.create(GROUP, VERSION, REPOSITORY.plural)
 @kopf.on.update(GROUP, VERSION, REPOSITORY.plural, field="spec")
@@ -71,11 +61,11 @@ def repository_reconcile(
 ) -> None:
     if body["metadata"].get("deletionTimestamp"):
         return
-    result = reconcile_repository(memo.kube, memo.settings, body, _tenant(namespace, tenants))
+    result = reconcile_repository(memo.kube, memo.settings, body, tenant_owning(namespace, tenants))
     if any(reason in _FAILED for _, reason, _ in result.events):
         provider = str(((body.get("spec") or {}).get("source") or {}).get("provider", ""))
         metrics.HOOK_FAILURES.labels(provider).inc()
-    if _changed(body.get("status") or {}, result.status):
+    if not status_holds(body.get("status") or {}, result.status):
         memo.kube.patch_status(API_VERSION, REPOSITORY.kind, name, namespace, result.status)
     for type_, reason, message in result.events:
         kopf.event(dict(body), type=type_, reason=reason, message=message)

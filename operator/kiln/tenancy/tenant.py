@@ -9,7 +9,7 @@ a reconcile.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,3 +132,10 @@ def result(tenant: Tenant, ready: bool, reason: str, message: str, **status: Any
     return ReconcileResult(
         {"conditions": conditions, "observedGeneration": tenant.generation, **status}, events
     )
+
+
+def tenant_owning(namespace: str, tenants: Mapping[str, Iterable[Tenant]]) -> Tenant | None:
+    """The tenant whose Kubernetes namespace is `namespace`, from tenants by name (the operator's
+    index), or None."""
+    found = (t for name in list(tenants) for t in tenants.get(name, ()))
+    return next((t for t in found if t.kubernetes_namespace == namespace), None)
