@@ -48,7 +48,7 @@ from kiln.builds.queue import (
     run_policy,
 )
 from kiln.builds.status import FINISHED, cancelled_fields, finish_event, queued_fields, superseded_fields
-from kiln.controllers.runtime import Runtime
+from kiln.controllers.runtime import LastValues, Runtime
 from kiln.reconcile import metrics
 from kiln.reconcile.buildrun import (
     ClusterLookup,
@@ -153,8 +153,8 @@ class _Runs:
         self._locks: OrderedDict[str, threading.Lock] = OrderedDict()
         self._finished: set[str] = set()
         self._started: set[str] = set()
-        self._told: dict[str, str] = {}
-        self._released: OrderedDict[str, None] = OrderedDict()
+        self._told = LastValues(size)
+        self._released = LastValues(size)
         self._size = size
         self._guard = threading.Lock()
 
@@ -193,26 +193,14 @@ class _Runs:
     def tell(self, uid: str, message: str) -> bool:
         """Mark `message` as the waiting run's Queued message; False when it already is (written or
         on its way): every dispatch sees every waiting run, and must not write each one again."""
-        with self._guard:
-            if self._told.get(uid) == message:
-                return False
-            self._told[uid] = message
-            while len(self._told) > self._size:
-                self._told.pop(next(iter(self._told)))
-            return True
+        return self._told.mark(uid, message)
 
     def untell(self, uid: str) -> None:
-        with self._guard:
-            self._told.pop(uid, None)
+        self._told.forget(uid)
 
     def release(self, uid: str) -> bool:
         """Mark the finished (or deleted) run's slot released; True the first time."""
-        with self._guard:
-            first = uid not in self._released
-            self._released[uid] = None
-            while len(self._released) > self._size:
-                self._released.popitem(last=False)
-            return first
+        return self._released.mark(uid)
 
 
 _RUNS = _Runs()

@@ -9,7 +9,6 @@ the hook is removed from the code host.
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
 from typing import Any
 
 import kopf
@@ -17,7 +16,7 @@ import kopf
 from kiln.api.conditions import set_condition, status_holds
 from kiln.api.constants import API_VERSION, BUILD_RUN, GROUP, REPOSITORY, VERSION, ConditionType
 from kiln.codehosts import CodeHostError
-from kiln.controllers.runtime import Runtime
+from kiln.controllers.runtime import LastValues, Runtime
 from kiln.reconcile import metrics
 from kiln.reconcile.commit_status import pending_report, report
 from kiln.reconcile.repository import reconcile_repository, remove_hook
@@ -31,25 +30,9 @@ REMOVAL_RETRY_SECONDS = 30.0
 REMOVAL_ATTEMPTS = 20
 
 
-class _Reported:
-    """The state last reported per BuildRun (by uid), so the events that arrive before the report
-    is in the status do not report it again. Bounded: the newest few thousand."""
-
-    def __init__(self, size: int = 10_000) -> None:
-        self._states: OrderedDict[str, str] = OrderedDict()
-        self._size = size
-
-    def first(self, uid: str, state: str) -> bool:
-        if self._states.get(uid) == state:
-            return False
-        self._states[uid] = state
-        self._states.move_to_end(uid)
-        while len(self._states) > self._size:
-            self._states.popitem(last=False)
-        return True
-
-
-_REPORTED = _Reported()
+# the state last reported per BuildRun (by uid): events that arrive before the report is in the
+# status do not report it again
+_REPORTED = LastValues()
 
 
 @kopf.on.resume(GROUP, VERSION, REPOSITORY.plural)
@@ -108,7 +91,7 @@ async def buildrun_commit_status(
     if type == "DELETED":
         return
     state = pending_report(body)
-    if state is None or not _REPORTED.first(str(body["metadata"]["uid"]), state.value):
+    if state is None or not _REPORTED.mark(str(body["metadata"]["uid"]), state.value):
         return
     repository = next(iter(repositories.get((namespace, str(body["spec"].get("repository", ""))), [])), None)
     fields = await asyncio.to_thread(report, memo.kube, memo.settings, dict(body), repository, state)
