@@ -17,6 +17,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from kiln.api.buildrule import History, RunPolicy
+from kiln.api.buildrun import Phase
+from kiln.api.constants import ANNOTATION_CREATED_AT
 
 # Waiting runs told their exact place in line: each start moves every place, so a place is written
 # for the first few only (later ones say they are further back).
@@ -39,6 +41,22 @@ class QueuedRun:
     @property
     def order(self) -> tuple[str, str]:
         return (self.created, self.name)
+
+    @classmethod
+    def of(cls, body: Mapping[str, Any], rule: Mapping[str, Any] | None, has_job: bool) -> QueuedRun:
+        """A BuildRun body as the queue sees it: `rule` is its BuildRule's body (None: not found),
+        `has_job` whether a Job of it is known besides its status.jobName."""
+        meta, status = body["metadata"], body.get("status") or {}
+        return cls(
+            name=str(meta["name"]),
+            rule=str((body.get("spec") or {}).get("buildRule", "")),
+            policy=run_policy(rule),
+            created=line_time(
+                str(meta.get("creationTimestamp", "")),
+                (meta.get("annotations") or {}).get(ANNOTATION_CREATED_AT),
+            ),
+            active=bool(status.get("jobName")) or has_job,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +164,15 @@ class FinishedRun:
     succeeded: bool
     # completion time (creation time when it has none): the newest are kept
     finished: str
+
+    @classmethod
+    def of(cls, body: Mapping[str, Any]) -> FinishedRun:
+        meta, status = body["metadata"], body.get("status") or {}
+        return cls(
+            name=str(meta["name"]),
+            succeeded=status.get("phase") == Phase.SUCCEEDED,
+            finished=str(status.get("completionTime") or meta.get("creationTimestamp") or ""),
+        )
 
 
 def history_of(rule: Mapping[str, Any] | None) -> History | None:

@@ -26,7 +26,6 @@ from kubernetes.client.exceptions import ApiException
 
 from kiln.api.conditions import status_holds
 from kiln.api.constants import (
-    ANNOTATION_CREATED_AT,
     API_VERSION,
     BUILD_RULE,
     BUILD_RUN,
@@ -43,9 +42,7 @@ from kiln.builds.queue import (
     QueuedRun,
     beyond_history,
     history_of,
-    line_time,
     plan_queue,
-    run_policy,
 )
 from kiln.builds.status import FINISHED, cancelled_fields, finish_event, queued_fields, superseded_fields
 from kiln.controllers.runtime import LastValues, Runtime
@@ -109,13 +106,7 @@ async def finished_runs(namespace: str, body: kopf.Body, spec: kopf.Spec, **_: A
     status = body.get("status") or {}
     if not _finished(status):
         return {}
-    meta = body["metadata"]
-    run = FinishedRun(
-        name=meta["name"],
-        succeeded=status.get("phase") == "Succeeded",
-        finished=str(status.get("completionTime") or meta.get("creationTimestamp") or ""),
-    )
-    return {(namespace, str(spec.get("buildRule", ""))): run}
+    return {(namespace, str(spec.get("buildRule", ""))): FinishedRun.of(body)}
 
 
 _indexed("batch", "v1", "jobs", "build_jobs", by_build_run=True)
@@ -300,18 +291,11 @@ def _cap(lookup: IndexLookup, namespace: str, memo: Runtime) -> int | None:
 
 
 def _queued_run(body: Mapping[str, Any], indexes: Indexes, lookup: IndexLookup) -> QueuedRun:
-    meta, status = body["metadata"], body.get("status") or {}
-    namespace, name, uid = meta["namespace"], meta["name"], str(meta["uid"])
-    rule = str((body.get("spec") or {}).get("buildRule", ""))
-    return QueuedRun(
-        name=name,
-        rule=rule,
-        policy=run_policy(lookup.rule(namespace, rule)),
-        created=line_time(
-            str(meta.get("creationTimestamp", "")), (meta.get("annotations") or {}).get(ANNOTATION_CREATED_AT)
-        ),
-        active=bool(status.get("jobName")) or (namespace, name) in indexes.build_jobs or _RUNS.started(uid),
-    )
+    meta = body["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    rule = lookup.rule(namespace, str((body.get("spec") or {}).get("buildRule", "")))
+    has_job = (namespace, name) in indexes.build_jobs or _RUNS.started(str(meta["uid"]))
+    return QueuedRun.of(body, rule, has_job)
 
 
 def dispatch(

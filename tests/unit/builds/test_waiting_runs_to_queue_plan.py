@@ -195,3 +195,27 @@ def test_line_time_orders_within_the_creation_second_only() -> None:
     # within a second the stamp decides, not the name
     plan = plan_queue([replace(run("z"), created=early), replace(run("a"), created=late)], cap=1)
     assert plan.start == ("z",)
+
+
+def test_buildrun_bodies_to_queued_and_finished_runs() -> None:
+    body = {
+        "metadata": {
+            "name": "web-1",
+            "creationTimestamp": "2026-12-01T10:00:00Z",
+            "annotations": {"kiln.dev/created-at": "2026-12-01T10:00:00.5Z"},
+        },
+        "spec": {"buildRule": "web"},
+        "status": {},
+    }
+    queued = QueuedRun.of(body, {"spec": {"runPolicy": "Parallel"}}, has_job=False)
+    assert queued == QueuedRun("web-1", "web", PARALLEL, "2026-12-01T10:00:00.500000Z", False)
+    assert QueuedRun.of({**body, "status": {"jobName": "web-1"}}, None, has_job=False).active
+    assert (
+        QueuedRun.of(body, None, has_job=True).active
+        and QueuedRun.of(body, None, has_job=True).policy is None
+    )
+    done = {**body, "status": {"phase": "Succeeded", "completionTime": "2026-12-01T10:05:00Z"}}
+    assert FinishedRun.of(done) == FinishedRun("web-1", True, "2026-12-01T10:05:00Z")
+    assert FinishedRun.of({**body, "status": {"phase": "Cancelled"}}) == FinishedRun(
+        "web-1", False, "2026-12-01T10:00:00Z"
+    )
