@@ -144,6 +144,24 @@ def condition(repo: Manifest, type_: str) -> tuple[str, str] | None:
     return (found[0]["status"], found[0]["reason"]) if found else None
 
 
+def with_condition(
+    cluster: Cluster,
+    namespace: str,
+    name: str,
+    type_: str,
+    expected: tuple[str, str] | None = None,
+    timeout: float = 60,
+) -> Manifest:
+    """The Repository once its condition `type_` is written (and is `expected` (status, reason), if given)."""
+
+    def found() -> Manifest | None:
+        repo = get_repository(cluster, namespace, name)
+        written = condition(repo, type_)
+        return repo if written and (expected is None or written == expected) else None
+
+    return eventually(found, timeout=timeout, what=f"Repository {name} {type_} {expected or 'written'}")
+
+
 def test_repository_to_one_hook_commit_statuses_and_removal(
     operator: OperatorProcess, tenant: tuple[str, str], host: tuple[Host, HostState]
 ) -> None:
@@ -157,15 +175,7 @@ def test_repository_to_one_hook_commit_statuses_and_removal(
         token_secret(f"{name}-token", TOKEN),
         repository(name, spec.clone_url, spec.provider),
     )
-    ready = eventually(
-        lambda: (
-            (r := get_repository(cluster, namespace, name))
-            and condition(r, "Ready") == ("True", "Ready")
-            and r
-        ),
-        timeout=60,
-        what=f"Repository {name} Ready",
-    )
+    ready = with_condition(cluster, namespace, name, "Ready", ("True", "Ready"), timeout=60)
     url = f"http://{operator.RECEIVER}/hooks/{spec.provider.value}/{tenant_name}/{name}"
     assert ready["status"]["webhook"]["url"] == url
     assert ready["status"]["image"] == f"registry.example.com/{tenant_name}/{name}"
@@ -244,11 +254,7 @@ def test_wrong_token_and_unreachable_host_to_conditions(
         token_secret(f"{wrong}-token", "not-the-token"),
         repository(wrong, spec.clone_url, spec.provider),
     )
-    found = eventually(
-        lambda: (r := get_repository(cluster, namespace, wrong)) and condition(r, "SourceBound") and r,
-        timeout=60,
-        what="SourceBound written",
-    )
+    found = with_condition(cluster, namespace, wrong, "SourceBound", timeout=60)
     assert condition(found, "SourceBound") == ("False", "Unauthorized")
     assert condition(found, "Ready") == ("False", "NotReady")
     assert state.hooks == {}
@@ -265,11 +271,7 @@ def test_wrong_token_and_unreachable_host_to_conditions(
     apply(
         cluster, namespace, token_secret(f"{far}-token", TOKEN), repository(far, unreachable, spec.provider)
     )
-    found = eventually(
-        lambda: (r := get_repository(cluster, namespace, far)) and condition(r, "SourceBound") and r,
-        timeout=90,
-        what="SourceBound written",
-    )
+    found = with_condition(cluster, namespace, far, "SourceBound", timeout=90)
     assert condition(found, "SourceBound") == ("False", "Unreachable")
 
 
