@@ -34,6 +34,7 @@ from kiln.platform.kube import load_api_client
 from kiln.receiver import metrics
 from kiln.receiver.cache import ResourceCache
 from kiln.receiver.replay import ReplayGuard, replay_key
+from kiln.receiver.secrets import FRESH_SECONDS, RECHECK_SECONDS, SecretReader
 from kiln.receiver.watch import Watches
 from kiln.webhooks.decisions import (
     CacheView,
@@ -41,6 +42,7 @@ from kiln.webhooks.decisions import (
     CreateRuns,
     CreateStatus,
     Delivery,
+    DeliveryOutcome,
     PlannedRun,
     Reply,
     conclude,
@@ -171,6 +173,7 @@ class Receiver:
         executor: Executor | None,
         deadline: float = DEADLINE,
         max_refs: int = DEFAULT_MAX_REFS,
+        secrets: SecretReader | None = None,
     ) -> None:
         self._cache = cache
         self._creator = creator
@@ -178,6 +181,13 @@ class Receiver:
         self._deadline = deadline
         self._max_refs = max_refs
         self._replays = ReplayGuard()
+        self._secrets = secrets
+
+    def _secret_of(self, delivery: Delivery) -> tuple[str, str] | None:
+        """(namespace, name) of the webhook Secret of the delivery's Repository, if it has one."""
+        namespace = self._cache.tenant_namespace(delivery.tenant)
+        repo = self._cache.repository(namespace, delivery.repository) if namespace else None
+        return (repo.namespace, repo.secret_name) if repo is not None else None
 
     async def _answer(self, request: web.Request, started: float) -> Reply:
         if request.method != "POST":
@@ -187,10 +197,21 @@ class Receiver:
             return too_large(MAX_BODY_BYTES)
         info = request.match_info
         delivery = Delivery(info["provider"], info["tenant"], info["repository"], request.headers, body)
+        secret = self._secret_of(delivery) if self._secrets is not None else None
+        if secret is not None and self._secrets is not None:
+            await self._secrets.refresh(*secret, older_than=FRESH_SECONDS)
         replay = replay_key(delivery, self._cache)
         if replay is not None and self._replays.used(replay):
             return replayed()
         reply = await self._decide_and_create(delivery, started)
+        if (
+            reply.outcome is DeliveryOutcome.UNAUTHORIZED
+            and secret is not None
+            and self._secrets is not None
+            and await self._secrets.refresh(*secret, older_than=RECHECK_SECONDS)
+        ):
+            # the secret may have been rotated since it was read: decide again with what is there now
+            reply = await self._decide_and_create(delivery, started)
         if replay is not None and reply.status < 300:
             self._replays.remember(replay)  # only what was accepted: the host's retry after a 503 passes
         return reply
@@ -292,9 +313,11 @@ def make_app(
     expose_metrics: bool = True,
     deadline: float = DEADLINE,
     max_refs: int = DEFAULT_MAX_REFS,
+    secrets: SecretReader | None = None,
 ) -> web.Application:
-    """The routes, wired to the given cache and creator (nothing is started here)."""
-    receiver = Receiver(cache, creator, executor, deadline, max_refs)
+    """The routes, wired to the given cache and creator (nothing is started here); without `secrets`
+    the webhook Secrets are what the cache was fed."""
+    receiver = Receiver(cache, creator, executor, deadline, max_refs, secrets)
     app = web.Application()
     app[CACHE] = cache
     app.router.add_route("*", HOOK_ROUTE, receiver.hook)
@@ -332,6 +355,7 @@ def create_app(
         expose_metrics=expose_metrics,
         deadline=deadline,
         max_refs=max_refs,
+        secrets=SecretReader(api_client, cache, executor),
     )
     watches = Watches(api_client, cache)
 

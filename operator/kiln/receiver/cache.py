@@ -2,8 +2,9 @@
 
 `ResourceCache` holds what a delivery needs, so answering one costs no API call: Kiln Namespaces
 (tenant -> Kubernetes namespace), the Kubernetes namespaces labelled for a tenant, Repositories,
-BuildRules (grouped by Kubernetes namespace and Repository) and Secrets. It is fed with raw API
-objects (dicts, camelCase) and does no I/O itself, so tests feed it directly.
+BuildRules (grouped by Kubernetes namespace and Repository) and the webhook Secrets read so far
+(`kiln.receiver.secrets`: they are read by name, never listed). It is fed with raw API objects
+(dicts, camelCase) and does no I/O itself, so tests feed it directly.
 
 Every method takes the one lock, as watch threads write while request threads read, but holds it
 only to read or change the stores: planning a push takes the Repository's immutable
@@ -50,6 +51,9 @@ class Kind(enum.StrEnum):
     BUILD_RULE = "buildrules"
     SECRET = "secrets"
 
+
+# what the watches list (readiness waits for each); Secrets are read one by one instead
+LISTED_KINDS = (Kind.TENANT, Kind.NAMESPACE, Kind.REPOSITORY, Kind.BUILD_RULE)
 
 T = TypeVar("T")
 
@@ -140,6 +144,7 @@ class ResourceCache:
         self._namespaces = _Store(parse_namespace)
         self._repositories = _Store(parse_repository)
         self._secrets = _Store(parse_secret)
+        self._secrets.synced = True  # read on demand, never listed: nothing to wait for
         self._stores: dict[Kind, _Store[Any]] = {
             Kind.TENANT: self._tenants,
             Kind.NAMESPACE: self._namespaces,

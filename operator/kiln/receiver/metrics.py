@@ -27,6 +27,11 @@ WEBHOOK_RULE_FAILURES = Counter(
     "BuildRules that matched a push but could not build it (pattern timeout, invalid tag).",
     ["provider"],
 )
+SECRET_READS = Counter(
+    "kiln_webhook_secret_reads_total",
+    "Webhook Secrets read by name, by result (found, missing: 404, forbidden: 403, error: kept the last value).",
+    ["result"],
+)
 WATCH_RESTARTS = Counter(
     "kiln_watch_restarts_total",
     "Re-lists of a watched resource, by resource and reason (gone: 410 expired, error: failure).",

@@ -30,8 +30,6 @@ PAGE_SIZE = 500
 WATCH_SECONDS = 240
 CONNECT_TIMEOUT = 5.0
 LIST_READ_TIMEOUT = 60.0
-# Service account tokens are never webhook secrets and are the bulk of a cluster's Secrets.
-SECRET_FIELD_SELECTOR = "type!=kubernetes.io/service-account-token"
 
 HTTP_GONE = 410
 
@@ -60,7 +58,7 @@ class Source:
 
 
 def sources(api_client: client.ApiClient) -> list[Source]:
-    """Everything the webhook receiver caches, cluster-wide."""
+    """Everything the webhook receiver lists and watches, cluster-wide."""
     custom = client.CustomObjectsApi(api_client)
     core = client.CoreV1Api(api_client)
     return [
@@ -68,11 +66,7 @@ def sources(api_client: client.ApiClient) -> list[Source]:
         Source(Kind.NAMESPACE, core.list_namespace, selectors={"label_selector": LABEL_NAMESPACE}),
         Source(Kind.REPOSITORY, custom.list_cluster_custom_object, (GROUP, VERSION, REPOSITORY.plural)),
         Source(Kind.BUILD_RULE, custom.list_cluster_custom_object, (GROUP, VERSION, BUILD_RULE.plural)),
-        Source(
-            Kind.SECRET,
-            core.list_secret_for_all_namespaces,
-            selectors={"field_selector": SECRET_FIELD_SELECTOR},
-        ),
+        # no Secrets: the receiver reads webhook Secrets by name (kiln.receiver.secrets)
     ]
 
 
