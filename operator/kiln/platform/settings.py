@@ -151,6 +151,10 @@ class Settings(BaseSettings):
     # who may create Push and Resync BuildRuns (Kubernetes user names); unset: the service accounts
     # kiln-operator and kiln-webhook of the operator namespace (the Helm chart's)
     trigger_users: CommaSeparated = ()
+    # `namespace/name` of the webhook receiver's ServiceAccount: each Repository gets a Role and
+    # RoleBinding letting it read exactly that Repository's webhook Secret (it has no other access
+    # to Secrets); unset: none are made (a receiver running with wider credentials)
+    receiver_service_account: str | None = None
 
     @field_validator("cluster_cidrs")
     @classmethod
@@ -185,10 +189,19 @@ class Settings(BaseSettings):
         """Clone URL host -> its REST API base URL (KILN_CODEHOST_API_URLS)."""
         return dict(_pairs(self.codehost_api_urls))
 
-    @field_validator("webhook_host", "webhook_service", "receiver_url")
+    @field_validator("webhook_host", "webhook_service", "receiver_url", "receiver_service_account")
     @classmethod
     def _unset_when_empty(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator("receiver_service_account")
+    @classmethod
+    def _namespaced_name(cls, value: str | None) -> str | None:
+        if value is not None:
+            namespace, slash, name = value.partition("/")
+            if not (namespace and slash and name) or "/" in name:
+                raise ValueError(f"{value!r} is not namespace/name (e.g. kiln-system/kiln-webhook)")
+        return value
 
     @property
     def build_config(self) -> BuildConfig:

@@ -19,6 +19,7 @@ from kiln.api.validation import checked_spec
 from kiln.codehosts import CodeHost, CodeHostError, NotFound, Unauthorized, Unreachable, client_for
 from kiln.platform.kube import Kube
 from kiln.platform.settings import Settings
+from kiln.tenancy.manifests import receiver_secret_access
 from kiln.tenancy.tenant import Tenant
 
 Object = Mapping[str, Any]
@@ -161,6 +162,12 @@ def reconcile_repository(
     url = hook_url(settings.receiver_url, source.provider, tenant.name, name)
     webhook: dict[str, Any] = {"url": url, "id": (old.get("webhook") or {}).get("id")}
     secret_name, secret_key = webhook_secret_ref(name, repository)
+    if settings.receiver_service_account:
+        # before the secret is read or made: the receiver may verify the first delivery at once
+        for manifest in receiver_secret_access(
+            namespace, name, _owner(meta), secret_name, settings.receiver_service_account
+        ):
+            kube.apply(manifest)
     try:
         secret, version = ensure_webhook_secret(kube, body, secret_name, secret_key)
     except ValueError as error:

@@ -270,3 +270,40 @@ def tenant_objects(name: str, spec: NamespaceSpec, settings: TenantDefaults) -> 
         resource_quota(name, ns, quota),
         limit_range(name, ns, quota),
     ]
+
+
+RECEIVER_ACCESS_PREFIX = "kiln-receiver-"
+
+
+def receiver_access_name(repository: str) -> str:
+    """`kiln-receiver-<repository>`: the Role and RoleBinding of one Repository's webhook Secret."""
+    return f"{RECEIVER_ACCESS_PREFIX}{repository}"
+
+
+def receiver_secret_access(
+    ns: str, repository: str, owner: Manifest, secret_name: str, service_account: str
+) -> list[Manifest]:
+    """A Role that may `get` exactly the Repository's webhook Secret, bound to the receiver's
+    ServiceAccount (`namespace/name`): the receiver reads no other Secret, and lists none.
+
+    Owned by the Repository, so both go with it; a changed secretRef is a changed resourceName.
+    """
+    account_namespace, _, account = service_account.partition("/")
+    name = receiver_access_name(repository)
+    metadata = {"name": name, "namespace": ns, "labels": dict(MANAGED_BY), "ownerReferences": [owner]}
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": metadata,
+        "rules": [
+            {"apiGroups": [""], "resources": ["secrets"], "resourceNames": [secret_name], "verbs": ["get"]}
+        ],
+    }
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": metadata,
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+        "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": account_namespace}],
+    }
+    return [role, binding]

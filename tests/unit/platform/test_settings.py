@@ -21,6 +21,8 @@ def test_settings_from_env_parses_and_normalises_cidrs() -> None:
         ({"KILN_CLUSTER_CIDRS": "10.0.0/8x"}, "KILN_CLUSTER_CIDRS"),
         ({"KILN_WEBHOOK_PORT": "https"}, "KILN_WEBHOOK_PORT"),
         ({"KILN_DEFAULT_MAX_CONCURRENT_BUILDS": "0"}, "KILN_DEFAULT_MAX_CONCURRENT_BUILDS"),
+        ({"KILN_RECEIVER_SERVICE_ACCOUNT": "kiln-webhook"}, "KILN_RECEIVER_SERVICE_ACCOUNT"),
+        ({"KILN_RECEIVER_SERVICE_ACCOUNT": "a/b/c"}, "KILN_RECEIVER_SERVICE_ACCOUNT"),
     ],
 )
 def test_bad_settings_name_the_variable(env: dict[str, str], named: str) -> None:

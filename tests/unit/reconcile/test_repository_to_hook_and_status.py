@@ -208,3 +208,39 @@ def test_a_failed_report_is_recorded_not_raised() -> None:
     public = repository()
     del public["spec"]["source"]["credentialsSecretRef"]
     assert report(kube, SETTINGS, buildrun("Failed"), public, CommitState.FAILED) is None
+
+
+def test_repository_to_the_receivers_access_to_exactly_its_webhook_secret(
+    host: tuple[HostState, str],
+) -> None:
+    _, base = host
+    settings = Settings.from_env(
+        {"KILN_RECEIVER_URL": RECEIVER, "KILN_RECEIVER_SERVICE_ACCOUNT": "kiln-system/kiln-webhook"}
+    )
+    kube = FakeKube(secret("gh-token", token=TOKEN))
+    body = repository(webhook={"secretRef": {"name": "app-hook", "key": "value"}})
+    kube.put(secret("app-hook", value="s3cret"))
+    reconcile_repository(kube, settings, body, TENANT, factory(base))
+    role = kube.get("rbac.authorization.k8s.io/v1", "Role", "kiln-receiver-app", NAMESPACE)
+    binding = kube.get("rbac.authorization.k8s.io/v1", "RoleBinding", "kiln-receiver-app", NAMESPACE)
+    assert role is not None and binding is not None
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["app-hook"], "verbs": ["get"]}
+    ]
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": "kiln-receiver-app",
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "kiln-webhook", "namespace": "kiln-system"}
+    ]
+    for made in (role, binding):
+        assert made["metadata"]["ownerReferences"][0]["uid"] == "repo-uid"  # they go with the Repository
+
+
+def test_without_a_receiver_service_account_no_roles_are_made(host: tuple[HostState, str]) -> None:
+    _, base = host
+    kube = FakeKube(secret("gh-token", token=TOKEN))
+    reconcile_repository(kube, SETTINGS, repository(), TENANT, factory(base))
+    assert kube.list("rbac.authorization.k8s.io/v1", "Role", NAMESPACE) == []
