@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -40,6 +41,7 @@ def _operator(args: argparse.Namespace) -> int:
         verbose=args.verbose,
         webhook=webhook,
         metrics_listen=metrics,
+        peering=args.peering or None,
     )
     return 0
 
@@ -389,6 +391,13 @@ def _add_operator(sub: Any) -> None:
         "--metrics-listen",
         metavar="HOST:PORT",
         help="serve Prometheus /metrics (builds, and the receiver's when hosted) on HOST:PORT",
+    )
+    operator.add_argument(
+        "--peering",
+        metavar="NAME",
+        default=os.environ.get("KILN_PEERING"),
+        help="run beside replicas of itself (one works, the others stand by) through the ClusterKopfPeering"
+        " NAME (default: $KILN_PEERING; unset: alone)",
     )
     operator.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     operator.set_defaults(handler=_operator)

@@ -6,6 +6,7 @@ import base64
 import contextlib
 import logging
 import os
+import random
 import re
 import tempfile
 from collections.abc import Iterable
@@ -145,6 +146,7 @@ def run(
     verbose: bool = False,
     webhook: tuple[str, int] | None = None,
     metrics_listen: tuple[str, int] | None = None,
+    peering: str | None = None,
 ) -> None:
     if kubeconfig:
         # kopf logs in through the kubernetes client's default loading, which reads KUBECONFIG
@@ -174,4 +176,25 @@ def run(
             from kiln.receiver.app import ServerThread, create_app
 
             hosted.enter_context(ServerThread(create_app(runtime.kube.api_client), *webhook))
-        kopf.run(clusterwide=True, standalone=True, liveness_endpoint=liveness, memo=runtime)
+        kopf.run(
+            clusterwide=True,
+            liveness_endpoint=liveness,
+            memo=runtime,
+            **_peering_options(peering),
+        )
+
+
+def _peering_options(peering: str | None) -> dict[str, Any]:
+    """kopf's options for running alone, or beside replicas of itself through ClusterKopfPeering `peering`.
+
+    kopf lets only the highest priority among live peers work and freezes all on a tie, so each
+    process draws its own: one replica works, the others stand by, and whichever starts later
+    (a rolling update's new pod) takes over.
+    """
+    if peering is None:
+        return {"standalone": True}
+    return {
+        "standalone": False,
+        "peering_name": peering,
+        "priority": random.SystemRandom().randint(1, 2**31 - 1),
+    }
