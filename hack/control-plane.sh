@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A real Kubernetes 1.20.2 control plane on 127.0.0.1, built only from Debian's archive:
-# kube-apiserver, kube-controller-manager, kube-scheduler (and the kubelet, for hack/node.sh)
+# kube-apiserver, kube-controller-manager, kube-scheduler (and the kubelet and kube-proxy, for hack/node.sh)
 # from `apt-get source kubernetes` with Debian's Go 1.19, plus Debian's etcd and kubectl.
 #
 #   hack/control-plane.sh build        compile once into $KUBE_BIN (cached, keyed by Debian source version)
@@ -20,7 +20,7 @@ CP=$KILN_WORK/control-plane
 PKI=$CP/pki
 PORT=${KILN_API_PORT:-6443}
 KUBECONFIG_PATH=$CP/kubeconfig
-BINARIES="kube-apiserver kube-controller-manager kube-scheduler kubelet"
+BINARIES="kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy"
 ETCD_PORT=12379 # not 2379: a distribution etcd.service must not clash
 
 build() {
@@ -141,7 +141,8 @@ readyz() {
 }
 
 start() {
-  for b in $BINARIES kubectl; do [ -x "$KUBE_BIN/$b" ] || die "$KUBE_BIN/$b missing: run '$0 build' first"; done
+  # only what start launches: the node's binaries are checked by hack/node.sh
+  for b in kube-apiserver kube-controller-manager kube-scheduler kubectl; do [ -x "$KUBE_BIN/$b" ] || die "$KUBE_BIN/$b missing: run '$0 build' first"; done
   command -v etcd >/dev/null || die "etcd missing: run 'make setup' (apt-get install etcd-server)"
   mkdir -p "$CP"
   certs
