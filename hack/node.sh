@@ -33,8 +33,9 @@ IMAGES=$KILN_CACHE/images
 # Bump when the builder's package list changes: it is the builder image's cache key and tag.
 BUILDER_VERSION=bookworm-1
 BUILDER_PACKAGES=buildah,runc,git,ca-certificates,containernetworking-plugins
-SYSCTLS="vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys kernel.keys.root_maxbytes net.ipv4.ip_forward"
+SYSCTLS="net.ipv4.conf.all.route_localnet vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys kernel.keys.root_maxbytes net.ipv4.ip_forward"
 KUBECTL=$KUBE_BIN/kubectl
+API_PORT=${KILN_API_PORT:-6443}
 KUBECONFIG_PATH=$KILN_WORK/control-plane/kubeconfig
 ctr() { command ctr --address "$SOCK" -n k8s.io "$@"; }
 kctl() { "$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
@@ -247,7 +248,34 @@ start() {
       --hostname-override="$NODE_NAME" --node-ip="$NODE_IP" --pod-infra-container-image="$PAUSE" --v=1
   fi
   wait_for "node $NODE_NAME Ready" kubelet node_ready
+  services
   log "node $NODE_NAME Ready (images: $PAUSE $BUSYBOX $BUILDER)"
+}
+
+# Services on the node (kube-proxy, iptables mode), and the API server for pods: the API server
+# stays bound to loopback, so socat forwards the node IP's port to it and the `kubernetes` Service's
+# endpoint (the apiserver runs with --endpoint-reconciler-type=none) is the node IP.
+services() {
+  if ! running apiserver-forward; then
+    need_port apiserver-forward "$API_PORT" "$NODE_IP"
+    launch apiserver-forward socat "TCP-LISTEN:$API_PORT,bind=$NODE_IP,fork,reuseaddr" "TCP:127.0.0.1:$API_PORT"
+  fi
+  kctl apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Endpoints
+metadata: {name: kubernetes, namespace: default}
+subsets:
+- addresses: [{ip: $NODE_IP}]
+  ports: [{name: https, port: $API_PORT, protocol: TCP}]
+EOF
+  if ! running kube-proxy; then
+    # the conntrack flags at 0 leave the host's conntrack sysctls as they are
+    launch kube-proxy "$KUBE_BIN/kube-proxy" --kubeconfig="$KUBECONFIG_PATH" --hostname-override="$NODE_NAME" \
+      --cluster-cidr="$POD_CIDR" --proxy-mode=iptables --conntrack-max-per-core=0 \
+      --conntrack-tcp-timeout-established=0 --conntrack-tcp-timeout-close-wait=0 \
+      --metrics-bind-address=127.0.0.1:10249 --healthz-bind-address=127.0.0.1:10256 --v=1
+  fi
+  wait_for "kube-proxy" kube-proxy curl -sf -o /dev/null http://127.0.0.1:10256/healthz
 }
 
 # Remove the iptables rules and chains the kubelet and the CNI plugins added since the snapshot
@@ -285,7 +313,7 @@ PY
 
 stop_node() {
   # kubelet first, so it restarts nothing; then the pods, through containerd while it still runs
-  halt kubelet
+  halt kube-proxy apiserver-forward kubelet
   if running containerd; then
     local t
     for t in $(ctr tasks ls -q 2>/dev/null); do ctr tasks kill -s SIGKILL "$t" >/dev/null 2>&1 || true; done
@@ -323,7 +351,7 @@ stop_node() {
 
 status() {
   local n
-  for n in containerd kubelet; do
+  for n in containerd kubelet kube-proxy apiserver-forward; do
     if running "$n"; then echo "$n running (pid $(cat "$RUN/$n.pid"))"; else echo "$n not running"; fi
   done
   if node_ready; then echo "node $NODE_NAME Ready"; else echo "node $NODE_NAME not Ready"; fi

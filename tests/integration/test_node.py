@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+import urllib.request
 import uuid
 from typing import Any
 
@@ -194,3 +195,41 @@ def test_containerd_pulls_from_the_local_registry_over_http(
     # containerd reports one repo digest of the image, whichever of its names sorts first
     digest = registry.manifest_digest("kiln/busybox", pulled.rsplit(":", 1)[1])
     assert pod.status.container_statuses[0].image_id.endswith(f"/kiln/busybox@{digest}")
+
+
+def test_a_pod_reaches_the_api_server_through_the_kubernetes_service(
+    cluster: Cluster, namespace: str
+) -> None:
+    # what in-cluster clients do: KUBERNETES_SERVICE_HOST is the Service's cluster IP, which
+    # kube-proxy sends to the node address, where the API server is forwarded
+    script = 'wget -q -O- --no-check-certificate "https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT/version"'
+    pod = _run_job(cluster, namespace, _busybox(cluster, script))
+    assert pod.status.phase == "Succeeded", _logs(cluster, pod)
+    assert '"gitVersion": "v1.20.2"' in _logs(cluster, pod)
+
+
+def test_a_service_routes_the_hosts_requests_to_its_pod(cluster: Cluster, namespace: str) -> None:
+    core = client.CoreV1Api(cluster.api_client)
+    labels = {"app": "svc-" + uuid.uuid4().hex[:6]}
+    spec = _busybox(
+        cluster, "mkdir -p /www && echo served-by-pod > /www/index.html && exec httpd -f -p 8080 -h /www"
+    )
+    core.create_namespaced_pod(
+        namespace, {"metadata": {"name": labels["app"], "labels": labels}, "spec": spec}
+    )
+    service = core.create_namespaced_service(
+        namespace,
+        {
+            "metadata": {"name": labels["app"]},
+            "spec": {"selector": labels, "ports": [{"port": 80, "targetPort": 8080}]},
+        },
+    )
+    url = f"http://{service.spec.cluster_ip}/index.html"
+    deadline, answer = time.monotonic() + 60, ""
+    while time.monotonic() < deadline and answer != "served-by-pod":
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                answer = response.read().decode().strip()
+        except OSError:
+            time.sleep(0.5)
+    assert answer == "served-by-pod", f"{url} did not answer from the pod within 60 s"
