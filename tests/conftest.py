@@ -335,6 +335,9 @@ class OperatorProcess:
             "KILN_GIT_URL_REWRITES": f"https://github.com/kiln-e2e/={_hack('gitserver.sh', 'url')}/",
             # the harness's receiver and operator both act as the kubeconfig's user
             "KILN_TRIGGER_USERS": "kiln-admin",
+            # every Repository gets the chart receiver's Role on its webhook Secret, as in a cluster
+            # (the harness's receiver itself reads with the admin kubeconfig)
+            "KILN_RECEIVER_SERVICE_ACCOUNT": "kiln-system/kiln-webhook",
         }
         self._log = log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
