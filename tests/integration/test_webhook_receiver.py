@@ -46,6 +46,7 @@ from tests.unit.webhooks.objects import (
     MAIN_RULE,
     PATTERN_RULE,
     SECRET,
+    SECRET_NAME,
     build_rule,
     repository,
     secret,
@@ -339,3 +340,20 @@ def test_the_operator_hosts_the_receiver_too(operator: OperatorProcess, env: Ten
     status, answer = deliver(hosted, env, body, delivery)
     assert status == 202, answer
     assert {r["spec"]["buildRule"]: r["spec"]["tags"] for r in env.buildruns(delivery)} == EXPECTED_TAGS
+
+
+def test_the_receivers_account_may_get_only_its_repositories_webhook_secrets(env: Tenant) -> None:
+    """The operator's per-Repository Role, judged by the API server's own RBAC authorizer."""
+    authz = client.AuthorizationV1Api(env.cluster.api_client)
+    user = "system:serviceaccount:kiln-system:kiln-webhook"  # KILN_RECEIVER_SERVICE_ACCOUNT of the harness
+
+    def allowed(verb: str, name: str | None = None, namespace: str | None = env.namespace) -> bool:
+        attributes = {"verb": verb, "resource": "secrets", "namespace": namespace, "name": name}
+        review = {"spec": {"user": user, "resourceAttributes": {k: v for k, v in attributes.items() if v}}}
+        return bool(authz.create_subject_access_review(review).status.allowed)
+
+    wait_until(lambda: allowed("get", SECRET_NAME), READY_SECONDS, "the Role on the webhook Secret")
+    assert not allowed("get", "someone-elses-secret")
+    assert not allowed("list")
+    assert not allowed("watch")
+    assert not allowed("list", namespace=None)
