@@ -64,7 +64,7 @@ def render(
 ) -> list[Manifest]:
     """Every object the templates render (the crds/ are not templates: see `crds`)."""
     templates = render_templates(values, kube_version=kube_version, **kwargs)
-    return [doc for path in sorted(templates) for doc in documents(templates[path])]
+    return [doc for path in sorted(templates) if path.endswith(".yaml") for doc in documents(templates[path])]
 
 
 def crds() -> list[Manifest]:
