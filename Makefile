@@ -7,9 +7,9 @@ export KILN_WORK ?= /tmp/kiln
 
 APT_PACKAGES := etcd-server etcd-client openssl curl git docker-registry skopeo jq \
 	golang-go dpkg-dev rsync golang-github-modern-go-reflect2-dev \
-	containerd runc containernetworking-plugins iptables iproute2 busybox-static debootstrap python3-venv wrk
+	containerd runc containernetworking-plugins iptables iproute2 busybox-static debootstrap python3-venv wrk buildah
 
-.PHONY: setup apt venv build-cluster test unit integration lint up down bench crds
+.PHONY: setup apt venv build-cluster test unit integration lint up down bench crds image
 
 setup: apt venv build-cluster
 
@@ -69,3 +69,9 @@ bench:
 
 crds:
 	$(VENV)/bin/kiln crds --write
+
+# the Kiln image (Dockerfile), built with host buildah on a base made from Debian's archive and
+# imported into the local node's containerd (which `make up` starts)
+image:
+	@hack/image.sh base >/dev/null
+	@ref=$$(hack/image.sh build) && hack/image.sh import "$$ref"
