@@ -71,24 +71,22 @@ def _run_pod(cluster: Cluster, namespace: str, containers: list[dict[str, Any]],
     """Create a Pod of `containers` (runAsNonRoot, no user given: the image's user must do), wait until it ends."""
     core = client.CoreV1Api(cluster.api_client)
     name = f"kiln-{uuid.uuid4().hex[:6]}"
-    core.create_namespaced_pod(
-        namespace,
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": name},
-            "spec": {
-                "restartPolicy": "Never",
-                "securityContext": {"runAsNonRoot": True},
-                "automountServiceAccountToken": False,
-                "volumes": [{"name": "tmp", "emptyDir": {}}],
-                "containers": containers,
-            },
+    body: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {
+            "restartPolicy": "Never",
+            "securityContext": {"runAsNonRoot": True},
+            "automountServiceAccountToken": False,
+            "volumes": [{"name": "tmp", "emptyDir": {}}],
+            "containers": containers,
         },
-    )
+    }
+    core.create_namespaced_pod(namespace, body)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        pod = core.read_namespaced_pod(name, namespace)
+        pod: Any = core.read_namespaced_pod(name, namespace)
         if pod.status.phase in ("Succeeded", "Failed"):
             return pod
         for status in pod.status.container_statuses or []:
