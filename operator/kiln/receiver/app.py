@@ -51,6 +51,7 @@ from kiln.webhooks.decisions import (
     internal_error,
     method_not_allowed,
     replayed,
+    secret_unavailable,
     too_large,
 )
 from kiln.webhooks.events import DEFAULT_MAX_REFS, JSON
@@ -197,9 +198,15 @@ class Receiver:
             return too_large(MAX_BODY_BYTES)
         info = request.match_info
         delivery = Delivery(info["provider"], info["tenant"], info["repository"], request.headers, body)
-        secret = self._secret_of(delivery) if self._secrets is not None else None
-        if secret is not None and self._secrets is not None:
-            await self._secrets.refresh(*secret, older_than=FRESH_SECONDS)
+        secrets = self._secrets
+        secret = self._secret_of(delivery) if secrets is not None else None
+        if secret is not None and secrets is not None:
+            # a value in hand answers now (a stale one is read again beside); none yet: wait for it
+            known = secrets.known(*secret)
+            wait = 0.0 if known else self._time_left(started)
+            older_than = FRESH_SECONDS if known else RECHECK_SECONDS  # a failed read is soon tried again
+            if not await secrets.refresh(*secret, older_than=older_than, wait=wait) and not known:
+                return secret_unavailable(*secret)
         replay = replay_key(delivery, self._cache)
         if replay is not None and self._replays.used(replay):
             return replayed()
@@ -207,14 +214,19 @@ class Receiver:
         if (
             reply.outcome is DeliveryOutcome.UNAUTHORIZED
             and secret is not None
-            and self._secrets is not None
-            and await self._secrets.refresh(*secret, older_than=RECHECK_SECONDS)
+            and secrets is not None
+            and (secrets.reading(*secret) or secrets.age(*secret) >= RECHECK_SECONDS)
         ):
             # the secret may have been rotated since it was read: decide again with what is there now
+            if not await secrets.refresh(*secret, older_than=RECHECK_SECONDS, wait=self._time_left(started)):
+                return secret_unavailable(*secret)
             reply = await self._decide_and_create(delivery, started)
         if replay is not None and reply.status < 300:
             self._replays.remember(replay)  # only what was accepted: the host's retry after a 503 passes
         return reply
+
+    def _time_left(self, started: float) -> float:
+        return self._deadline - (time.perf_counter() - started)
 
     async def _decide_and_create(self, delivery: Delivery, started: float) -> Reply:
         now = datetime.now(UTC)
@@ -233,7 +245,7 @@ class Receiver:
         # shielded: creates that outlast the deadline go on, and a redelivery finds what they made
         creates = asyncio.shield(self._creator.create(decision.namespace, decision.runs))
         try:
-            results = await asyncio.wait_for(creates, self._deadline - (time.perf_counter() - started))
+            results = await asyncio.wait_for(creates, self._time_left(started))
         except TimeoutError:
             return deadline_exceeded(decision, self._deadline)
         return conclude(decision, results)

@@ -3,9 +3,12 @@
 The receiver lists and watches no Secrets: in a cluster the operator grants its ServiceAccount `get`
 on exactly each Repository's webhook Secret (a Role per Repository, `kiln.tenancy.manifests.
 receiver_secret_access`), so reading by name is all it can do. A value read within FRESH_SECONDS is
-used as it is; a delivery that fails verification reads the Secret again once it is RECHECK_SECONDS
-old, so a rotated secret works at once while forged deliveries cost at most one read per Secret
-per RECHECK_SECONDS. Concurrent deliveries for one Secret share one read.
+used as it is, and an older one too while a new read runs beside the answer; a delivery that fails
+verification reads the Secret again once it is RECHECK_SECONDS old, so a rotated secret works at
+once while forged deliveries cost at most one read per Secret per RECHECK_SECONDS. Concurrent
+deliveries for one Secret share one read. A read the delivery must wait for (none made yet, or the
+recheck) is bounded by the receiver's deadline: an API server that does not answer makes a 503, never
+a late answer or a 401 for want of the value.
 """
 
 from __future__ import annotations
@@ -50,23 +53,40 @@ class SecretReader:
         self._clock = clock
         self._read_at: dict[Key, float] = {}
         self._pending: dict[Key, asyncio.Future[None]] = {}
+        self._known: set[Key] = set()
 
     def age(self, namespace: str, name: str) -> float:
-        """Seconds since the Secret was last read (infinite: never)."""
+        """Seconds since the Secret was last read, or tried (infinite: never)."""
         read_at = self._read_at.get((namespace, name))
         return math.inf if read_at is None else self._clock() - read_at
 
-    async def refresh(self, namespace: str, name: str, *, older_than: float) -> bool:
-        """Read the Secret again if the last read is older than `older_than` s; whether it was read."""
+    def known(self, namespace: str, name: str) -> bool:
+        """Whether a read has answered for the Secret: its value, or that it is missing (or forbidden)."""
+        return (namespace, name) in self._known
+
+    def reading(self, namespace: str, name: str) -> bool:
+        """Whether a read of the Secret is under way."""
+        return (namespace, name) in self._pending
+
+    async def refresh(self, namespace: str, name: str, *, older_than: float, wait: float) -> bool:
+        """Join the read under way, or read the Secret again if the last read is older than
+        `older_than` s; wait for it at most `wait` s (a read not done by then goes on, and lands in
+        the cache when it answers). Whether a read finished within the wait."""
         key = (namespace, name)
-        if self.age(namespace, name) < older_than:
-            return False
         pending = self._pending.get(key)
         if pending is None:
+            if self.age(namespace, name) < older_than:
+                return False
+            self._read_at[key] = self._clock()  # one read at a time, and none again before `older_than`
             pending = asyncio.get_running_loop().run_in_executor(self._executor, self._read, namespace, name)
             self._pending[key] = pending
             pending.add_done_callback(lambda _: self._pending.pop(key, None))
-        await pending
+        if wait <= 0:
+            return False
+        try:
+            await asyncio.wait_for(asyncio.shield(pending), wait)
+        except TimeoutError:
+            return False
         return True
 
     def _read(self, namespace: str, name: str) -> None:
@@ -88,6 +108,7 @@ class SecretReader:
                     " Repository (KILN_RECEIVER_SERVICE_ACCOUNT)"
                 )
             self._cache.apply(Kind.SECRET, "DELETED", {"metadata": {"namespace": namespace, "name": name}})
+            self._known.add((namespace, name))
         except (urllib3.exceptions.HTTPError, OSError, ValueError) as error:
             metrics.SECRET_READS.labels("error").inc()
             log.warning(f"reading webhook Secret {namespace}/{name} failed: {error}; kept")
@@ -95,5 +116,4 @@ class SecretReader:
         else:
             metrics.SECRET_READS.labels("found").inc()
             self._cache.apply(Kind.SECRET, "MODIFIED", found)
-        finally:
-            self._read_at[(namespace, name)] = self._clock()
+            self._known.add((namespace, name))
