@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from dataclasses import dataclass
 
@@ -10,7 +11,7 @@ import aiohttp
 
 from kiln.webhooks import SharedSecret, sign
 from tests.integration.test_webhook_receiver import PAYLOAD
-from tests.unit.webhooks.objects import SECRET
+from tests.unit.webhooks.objects import SECRET, with_commit
 
 BODY = PAYLOAD.read_bytes() if PAYLOAD.is_file() else b""
 HOST_TIMEOUT = 10.0  # GitHub waits this long for an answer; the receiver's deadline is 8 s
@@ -23,11 +24,18 @@ class Answer:
     retry_after: str | None
 
 
+def push_of(delivery: str) -> bytes:
+    """The shared push with a commit of the delivery's own: each delivery is another push (BuildRuns
+    are named by commit), and a redelivery (same id) the same push."""
+    return with_commit(BODY, hashlib.sha1(delivery.encode()).hexdigest())
+
+
 async def post(session: aiohttp.ClientSession, url: str, delivery: str) -> Answer:
     started = time.monotonic()
-    headers = sign("github", BODY, SharedSecret(SECRET), delivery_id=delivery)
+    body = push_of(delivery)
+    headers = sign("github", body, SharedSecret(SECRET), delivery_id=delivery)
     try:
-        async with session.post(url, data=BODY, headers=headers) as response:
+        async with session.post(url, data=body, headers=headers) as response:
             await response.read()
             return Answer(response.status, time.monotonic() - started, response.headers.get("Retry-After"))
     except (aiohttp.ClientError, TimeoutError):

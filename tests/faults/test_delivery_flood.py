@@ -18,6 +18,7 @@ import aiohttp
 from kiln.platform.kube import load_api_client
 from kiln.receiver.app import ServerThread, create_app
 from kiln.webhooks import SharedSecret, sign
+from tests.faults.deliveries import push_of
 from tests.integration.test_webhook_receiver import PAYLOAD, Tenant, wait_ready
 from tests.unit.webhooks.objects import (
     EXPECTED_TAGS,
@@ -32,8 +33,9 @@ def test_flood_to_exactly_one_set_of_buildruns_per_valid_push(quiet_tenant: Tena
     body = PAYLOAD.read_bytes()
     key = SharedSecret(SECRET)
     valid = [str(uuid.uuid4()) for _ in range(VALID)]
+    pushes = {d: push_of(d) for d in valid}  # each valid delivery its own push (commit)
     first: list[tuple[str, str, bytes, dict[str, str]]] = [
-        ("valid", d, body, sign("github", body, key, delivery_id=d)) for d in valid
+        ("valid", d, pushes[d], sign("github", pushes[d], key, delivery_id=d)) for d in valid
     ]
     for _ in range(FORGED):
         d = str(uuid.uuid4())
@@ -43,7 +45,10 @@ def test_flood_to_exactly_one_set_of_buildruns_per_valid_push(quiet_tenant: Tena
         first.append(("truncated", d, cut, sign("github", cut, key, delivery_id=d)))
     random.Random(12).shuffle(first)
     # redeliveries: the same delivery again, once its first answer is in
-    again = [("redelivered", d, body, sign("github", body, key, delivery_id=d)) for d in valid[:REDELIVERED]]
+    again = [
+        ("redelivered", d, pushes[d], sign("github", pushes[d], key, delivery_id=d))
+        for d in valid[:REDELIVERED]
+    ]
 
     with ServerThread(create_app(load_api_client(str(quiet_tenant.cluster.kubeconfig)))) as server:
         wait_ready(server.url)

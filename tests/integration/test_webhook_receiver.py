@@ -42,7 +42,6 @@ from tests.integration.conftest import Tenants, eventually, tenant_spec
 from tests.unit.webhooks.objects import (
     CHANGES_RULE,
     EXPECTED_TAGS,
-    GITHUB_COMMIT,
     MAIN_RULE,
     PATTERN_RULE,
     SECRET,
@@ -50,6 +49,7 @@ from tests.unit.webhooks.objects import (
     build_rule,
     repository,
     secret,
+    with_commit,
 )
 
 PAYLOAD = Path(__file__).resolve().parents[2].parent / "shared" / "webhooks" / "github-push-branch.json"
@@ -83,11 +83,23 @@ class Tenant:
         ]
 
 
-@pytest.fixture(scope="module")
+def new_commit(body: bytes) -> bytes:
+    """The push with a commit of its own: BuildRuns are named by (rule, Repository, ref, commit), so
+    each test's pushes build anew rather than meet an earlier test's runs as duplicates."""
+    return with_commit(body, uuid.uuid4().hex + uuid.uuid4().hex[:8])
+
+
+def expected_tags(body: bytes) -> dict[str, list[str]]:
+    """EXPECTED_TAGS of the shared payload, for the push's own commit (the `changes` rule tags it)."""
+    commit = json.loads(body)["after"]
+    return {rule: [t.replace("0d1a26e", commit[:7]) for t in tags] for rule, tags in EXPECTED_TAGS.items()}
+
+
+@pytest.fixture
 def body() -> bytes:
     if not PAYLOAD.is_file():
         pytest.fail(f"shared webhook payload missing: {PAYLOAD}")
-    return PAYLOAD.read_bytes()
+    return new_commit(PAYLOAD.read_bytes())
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +180,7 @@ def test_signed_push_creates_exactly_the_expected_buildruns(
     status, answer = deliver(served, env, body, delivery)
     assert status == 202, answer
     runs = env.buildruns(delivery)
-    assert {r["spec"]["buildRule"]: r["spec"]["tags"] for r in runs} == EXPECTED_TAGS
+    assert {r["spec"]["buildRule"]: r["spec"]["tags"] for r in runs} == expected_tags(body)
     assert sorted(r["metadata"]["name"] for r in runs) == sorted(r["name"] for r in answer["buildRuns"])
     for run in runs:
         assert run["metadata"]["labels"] == {
@@ -184,7 +196,7 @@ def test_signed_push_creates_exactly_the_expected_buildruns(
             "sender": "baxterthehacker",
         }
         assert run["spec"]["source"]["ref"] == "refs/heads/changes"
-        assert run["spec"]["source"]["commit"] == GITHUB_COMMIT
+        assert run["spec"]["source"]["commit"] == json.loads(body)["after"]
         assert run["spec"]["source"]["changedFiles"] == ["README.md"]
 
 
@@ -213,8 +225,9 @@ def test_50_concurrent_deliveries_all_land(served: ServerThread, env: Tenant, bo
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
 
             async def send(delivery: str) -> int:
-                headers = sign("github", body, SharedSecret(SECRET), delivery_id=delivery)
-                async with session.post(served.url + env.hook(), data=body, headers=headers) as response:
+                pushed = new_commit(body)  # 50 pushes, not 50 deliveries of one
+                headers = sign("github", pushed, SharedSecret(SECRET), delivery_id=delivery)
+                async with session.post(served.url + env.hook(), data=pushed, headers=headers) as response:
                     return response.status
 
             return await asyncio.gather(*(send(d) for d in deliveries))
@@ -242,8 +255,8 @@ def test_watches_follow_new_repositories_and_rules_and_a_rotated_secret_verifies
     # Secrets are read by name, not watched: the first delivery signed with the new secret makes
     # the receiver read it again (once the value in hand is RECHECK_SECONDS old)
     time.sleep(RECHECK_SECONDS)
-    assert deliver(served, env, body, str(uuid.uuid4()), key="second", repo="other")[0] == 202
-    assert deliver(served, env, body, str(uuid.uuid4()), key="first", repo="other")[0] == 401
+    assert deliver(served, env, new_commit(body), str(uuid.uuid4()), key="second", repo="other")[0] == 202
+    assert deliver(served, env, new_commit(body), str(uuid.uuid4()), key="first", repo="other")[0] == 401
 
 
 def test_forged_deliveries_read_the_secret_at_most_once_per_recheck_interval(
@@ -339,7 +352,7 @@ def test_the_operator_hosts_the_receiver_too(operator: OperatorProcess, env: Ten
     delivery = str(uuid.uuid4())
     status, answer = deliver(hosted, env, body, delivery)
     assert status == 202, answer
-    assert {r["spec"]["buildRule"]: r["spec"]["tags"] for r in env.buildruns(delivery)} == EXPECTED_TAGS
+    assert {r["spec"]["buildRule"]: r["spec"]["tags"] for r in env.buildruns(delivery)} == expected_tags(body)
 
 
 def test_the_receivers_account_may_get_only_its_repositories_webhook_secrets(env: Tenant) -> None:

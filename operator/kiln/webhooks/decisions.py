@@ -155,6 +155,16 @@ def deadline_exceeded(create: CreateRuns, seconds: float) -> Reply:
     )
 
 
+def secret_unavailable(namespace: str, name: str) -> Reply:
+    """The webhook Secret could not be read in time (the API server did not answer): not a verdict
+    on the signature, so the host should deliver again."""
+    return Reply.of(
+        503,
+        DeliveryOutcome.UNAVAILABLE,
+        f"the Kubernetes API server did not answer reading webhook Secret {namespace}/{name}; redeliver",
+    )
+
+
 def internal_error(error: BaseException) -> Reply:
     """A failure of the receiver, not of the delivery. Only the exception's type is named: its
     message may quote the request, and the reply goes back to the code host."""
@@ -279,11 +289,18 @@ def repository_mismatch(event: PushEvent, repo: RepositoryEntry) -> str | None:
 
 
 def buildrun_name(rule: str, event: PushEvent, repository: str) -> str:
-    """`<rule>-<10 hex>`, at most 63 characters; the same for every redelivery of the push."""
-    if event.delivery_id:
-        key = f"delivery\0{event.provider.value}\0{event.delivery_id}\0{event.ref}"
-    else:
-        key = f"push\0{repository}\0{event.ref}\0{event.commit}"
+    """`<rule>-<10 hex>`, at most 63 characters, from (rule, Repository, ref, commit) alone.
+
+    Every way one push reaches Kiln names its BuildRun alike: a redelivery (with the same or a new
+    delivery id), the host's organization hook beside the repository's own, and resync
+    (`kiln.webhooks.resync`), so the create that comes second finds the first (409) and builds
+    nothing twice.
+    """
+    return push_buildrun_name(rule, repository, event.ref, event.commit)
+
+
+def push_buildrun_name(rule: str, repository: str, ref: str, commit: str) -> str:
+    key = f"push\0{repository}\0{ref}\0{commit}"
     # surrogatepass: a header decoded with surrogateescape may hold lone surrogates; the names of
     # valid text are unchanged.
     digest = hashlib.sha256(f"{rule}\0{key}".encode("utf-8", "surrogatepass")).hexdigest()[:NAME_HASH_LENGTH]

@@ -6,6 +6,7 @@ Shared by tests/unit/webhooks/test_receiver*.py and tests/integration/test_webho
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -231,3 +232,11 @@ def paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         for index, value in enumerate(node):
             found += paths(value, (*prefix, index))
     return found
+
+
+def with_commit(body: bytes, commit: str) -> bytes:
+    """A GitHub push body re-pointed at `commit`: BuildRuns are named by (rule, Repository, ref,
+    commit), so pushes that must each build need commits of their own."""
+    payload = json.loads(body)
+    payload["after"] = payload["head_commit"]["id"] = commit
+    return json.dumps(payload).encode()

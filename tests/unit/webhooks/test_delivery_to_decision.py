@@ -325,15 +325,20 @@ def test_matching_rules_to_one_buildrun_each_with_resolved_tags(push: bytes, now
         assert spec["tags"] == EXPECTED_TAGS[run.rule]
 
 
-def test_buildrun_names_follow_the_delivery_id(push: bytes, now: datetime) -> None:
-    def names(delivery_id: str) -> list[str]:
-        create = create_of(deliver(world(), push, signed("github", push, delivery_id=delivery_id), now))
+def test_buildrun_names_follow_the_push_not_the_delivery(push: bytes, now: datetime) -> None:
+    def names(delivery_id: str, body: bytes = push) -> list[str]:
+        create = create_of(deliver(world(), body, signed("github", body, delivery_id=delivery_id), now))
         return [run.name for run in create.runs]
 
     first = names("d-1")
-    assert names("d-1") == first  # a redelivery: the same names, so the creates answer 409
-    assert set(names("d-2")).isdisjoint(first)
+    # a redelivery, and the same push under another delivery id (an organization hook beside the
+    # repository's, a resync): the same names, so the second create answers 409
+    assert names("d-1") == first
+    assert names("d-2") == first
     assert all(re.fullmatch(r"(changes|pattern)-[0-9a-f]{10}", name) for name in first), first
+    payload = json.loads(push)
+    payload["after"] = payload["head_commit"]["id"] = "c" * 40
+    assert set(names("d-3", json.dumps(payload).encode())).isdisjoint(first)  # another commit
 
 
 def test_without_delivery_id_names_follow_repository_ref_and_commit(
@@ -475,7 +480,7 @@ def test_buildrun_name_is_stable() -> None:
         None, datetime(2020, 1, 1).astimezone(), None, None, None, False, False, None,
     )  # fmt: skip
     assert buildrun_name("main", event, "app") == "main-" + _digest(
-        "main\0delivery\0github\0d-1\0refs/heads/main"
+        f"main\0push\0app\0refs/heads/main\0{GITHUB_COMMIT}"
     )
 
 
