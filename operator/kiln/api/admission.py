@@ -51,13 +51,24 @@ def client_config(
 
 
 def webhook_configuration(
-    ca_bundle: str | None = None, *, url: str | None = None, service: tuple[str, str, int] | None = None
+    ca_bundle: str | None = None,
+    *,
+    url: str | None = None,
+    service: tuple[str, str, int] | None = None,
+    owner: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The whole configuration; `ca_bundle` (base64 PEM) may be left to the operator to fill in."""
+    """The whole configuration; `ca_bundle` (base64 PEM) may be left to the operator to fill in.
+    `owner`: an ownerReference to a cluster-scoped object whose deletion takes the configuration along."""
+    metadata: dict[str, Any] = {
+        "name": CONFIGURATION_NAME,
+        "labels": {"app.kubernetes.io/managed-by": "kiln"},
+    }
+    if owner is not None:
+        metadata["ownerReferences"] = [owner]
     return {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingWebhookConfiguration",
-        "metadata": {"name": CONFIGURATION_NAME, "labels": {"app.kubernetes.io/managed-by": "kiln"}},
+        "metadata": metadata,
         "webhooks": [
             {
                 "name": webhook_name(info),

@@ -24,6 +24,9 @@ from kiln.platform.settings import Settings
 from kiln.reconcile.admission import ensure_webhook_configuration, ensure_webhook_tls
 
 FINALIZER = f"{GROUP}/finalizer"
+# kopf's peering object of cluster-wide operators (`--peering`)
+PEERING_API_VERSION = "kopf.dev/v1"
+PEERING_KIND = "ClusterKopfPeering"
 
 
 class LeanDiffBaseStorage(kopf.StatusDiffBaseStorage):
@@ -73,8 +76,28 @@ def _top(field: kopf.FieldSpec) -> str | None:
     return path[0] if path else None
 
 
+def _peering_owner(runtime: Runtime, peering: str | None) -> dict[str, Any] | None:
+    """An ownerReference to the ClusterKopfPeering the replicas share (the Helm release's): when an
+    uninstall deletes it, the garbage collector deletes the admission configuration too, even one
+    that a replica still stopping put back, so no configuration that refuses every write of a Kiln
+    object outlives the operator."""
+    found = runtime.kube.get(PEERING_API_VERSION, PEERING_KIND, peering) if peering else None
+    if found is None:
+        return None
+    return {
+        "apiVersion": PEERING_API_VERSION,
+        "kind": PEERING_KIND,
+        "name": found["metadata"]["name"],
+        "uid": found["metadata"]["uid"],
+    }
+
+
 def _serve_admission(
-    runtime: Runtime, settings: kopf.OperatorSettings, tls_dir: Path, logger: logging.Logger
+    runtime: Runtime,
+    settings: kopf.OperatorSettings,
+    tls_dir: Path,
+    logger: logging.Logger,
+    peering: str | None,
 ) -> None:
     """kopf's webhook server with the operator's certificate, and the configuration pointing at it."""
     s = runtime.settings
@@ -102,15 +125,16 @@ def _serve_admission(
         if s.webhook_service
         else {"url": f"https://{host}:{s.webhook_port}"}
     )
-    runtime.webhook_configuration = webhook_configuration(ca_bundle, **address)
+    runtime.webhook_configuration = webhook_configuration(
+        ca_bundle, **address, owner=_peering_owner(runtime, peering)
+    )
     for note in ensure_webhook_configuration(runtime.kube, runtime.webhook_configuration):
         logger.warning(note)
-    logger.info(
-        f"admission webhook on {s.webhook_listen}:{s.webhook_port}, called as https://{host}:{s.webhook_port}"
-    )
+    called = f"through Service {service_host}" if service_host else f"as https://{host}:{s.webhook_port}"
+    logger.info(f"admission webhook on {s.webhook_listen}:{s.webhook_port}, called {called}")
 
 
-def _configure(runtime: Runtime, tls_dir: Path, admission: bool) -> Any:
+def _configure(runtime: Runtime, tls_dir: Path, admission: bool, peering: str | None) -> Any:
     @kopf.on.startup()
     def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any) -> None:
         # kopf's own bookkeeping goes into status, not annotations, so GitOps tools see no drift
@@ -124,7 +148,7 @@ def _configure(runtime: Runtime, tls_dir: Path, admission: bool) -> Any:
         # burst of pushes from queueing behind each other's requests
         settings.execution.max_workers = 32
         if admission:
-            _serve_admission(runtime, settings, tls_dir, logger)
+            _serve_admission(runtime, settings, tls_dir, logger, peering)
 
     return configure
 
@@ -135,8 +159,10 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     in-cluster service account, else ~/.kube/config: the same order as kiln.platform.kube's client."""
     if os.environ.get("KUBECONFIG"):
         return kopf.login_with_kubeconfig(**kwargs)
-    # kopf's kubeconfig login falls back to ~/.kube/config, as kiln.platform.kube does
-    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+    # the kubernetes client's loading (in-cluster, then ~/.kube/config): in a cluster it addresses
+    # the API server by $KUBERNETES_SERVICE_HOST, as client-go does; kopf's own service-account
+    # login assumes the DNS name kubernetes.default.svc, which a cluster without DNS cannot resolve
+    return kopf.login_via_client(**kwargs)
 
 
 def run(
@@ -164,7 +190,7 @@ def run(
     settings = Settings.from_env()
     runtime = make_runtime(settings, Kube(load_api_client(kubeconfig)))
     with tempfile.TemporaryDirectory(prefix="kiln-tls-") as tls_dir, contextlib.ExitStack() as hosted:
-        _configure(runtime, Path(tls_dir), admission)
+        _configure(runtime, Path(tls_dir), admission, peering)
         kopf.configure(verbose=verbose, log_format=kopf.LogFormat.JSON)
         for handler in logging.getLogger().handlers:
             handler.addFilter(RoutineAtDebug(verbose))

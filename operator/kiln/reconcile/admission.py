@@ -86,7 +86,8 @@ def ensure_webhook_tls(kube: Kube, namespace: str, hosts: list[str]) -> dict[str
 def ensure_webhook_configuration(kube: Kube, desired: dict[str, Any]) -> list[str]:
     """Create the configuration when there is none (the install did not, or it was deleted), else keep
     Kiln's webhooks in it current (`kiln.api.admission.kept_current`: CA bundle, address, Fail and
-    the timeout; missing ones added, the install's other fields and webhooks kept). Writes only when
+    the timeout; missing ones added, the install's other fields and webhooks kept), and the desired
+    owner among its ownerReferences (so it goes when the owner goes). Writes only when
     something differs, so the operator's own write, seen again by its watch, changes nothing.
 
     Returns what an operator should hear of: what was changed, and an installed address of the
@@ -99,9 +100,15 @@ def ensure_webhook_configuration(kube: Kube, desired: dict[str, Any]) -> list[st
                 return [f"{kind} {name} was missing: created it"]
             continue  # created meanwhile: keep that one current
         webhooks, notes = kept_current(existing.get("webhooks"), desired)
-        if webhooks == existing.get("webhooks"):
+        patch: dict[str, Any] = {} if webhooks == existing.get("webhooks") else {"webhooks": webhooks}
+        owners = list(existing["metadata"].get("ownerReferences") or [])
+        known = {o.get("uid") for o in owners}
+        missing = [o for o in desired["metadata"].get("ownerReferences") or [] if o["uid"] not in known]
+        if missing:
+            patch["metadata"] = {"ownerReferences": owners + missing}
+        if not patch:
             return notes
         version = existing["metadata"]["resourceVersion"]
-        if kube.merge_patch_at(api_version, kind, name, None, version, {"webhooks": webhooks}) is not None:
+        if kube.merge_patch_at(api_version, kind, name, None, version, patch) is not None:
             return notes
     raise RuntimeError(f"{kind} {name} kept changing while being brought in line")

@@ -306,3 +306,26 @@ def test_a_renewal_that_loses_a_race_takes_the_winners() -> None:
     fake.before_write = ("Secret", lambda: fake.put(_secret(winner)))
     assert ensure_webhook_tls(cast(Kube, fake), "kiln-system", HOSTS) == winner
     assert [w for w in fake.writes if w[1] == "Secret"] == [("merge_patch_at", "Secret", WEBHOOK_TLS_SECRET)]
+
+
+PEERING = {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "name": "kiln", "uid": "peering-uid"}
+
+
+def test_the_peering_becomes_an_owner_of_the_installed_configuration_and_of_a_recreated_one() -> None:
+    fake = FakeKube(installed(service=SERVICE))  # as the chart templates it: no owner
+    desired = webhook_configuration(CA, service=SERVICE, owner=PEERING)
+    ensure(fake, desired)
+    assert fake.configuration()["metadata"]["ownerReferences"] == [PEERING]
+    assert ensure(fake, desired) == [] and fake.configuration()["metadata"]["ownerReferences"] == [PEERING]
+    fake.delete(API, KIND, CONFIGURATION_NAME)  # deleted while a replica still runs: back, owned
+    ensure(fake, desired)
+    assert fake.configuration()["metadata"]["ownerReferences"] == [PEERING]
+
+
+def test_other_owners_of_the_configuration_are_kept() -> None:
+    other = {"apiVersion": "v1", "kind": "Namespace", "name": "x", "uid": "other-uid"}
+    fake = FakeKube(
+        installed(service=SERVICE) | {"metadata": {"name": CONFIGURATION_NAME, "ownerReferences": [other]}}
+    )
+    ensure(fake, webhook_configuration(CA, service=SERVICE, owner=PEERING))
+    assert fake.configuration()["metadata"]["ownerReferences"] == [other, PEERING]
