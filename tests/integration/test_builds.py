@@ -49,6 +49,8 @@ class BuildEnv:
     registry: Registry
     tenant: str
     namespace: str
+    # where pushes are delivered; None: the receiver the session's operator hosts
+    receiver_url: str | None = None
 
     @property
     def custom(self) -> client.CustomObjectsApi:
@@ -138,7 +140,7 @@ class BuildEnv:
         body = json.dumps(payload).encode()
         delivery = str(uuid.uuid4())
         headers = sign("github", body, SharedSecret(SECRET), delivery_id=delivery)
-        url = f"http://{self.operator.RECEIVER}/hooks/github/{self.tenant}/{repository}"
+        url = f"{self.receiver_url or 'http://' + self.operator.RECEIVER}/hooks/github/{self.tenant}/{repository}"
 
         def delivered() -> tuple[int, Any] | None:
             # the receiver's watches see a new Repository within moments: 404 until then
