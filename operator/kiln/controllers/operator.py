@@ -21,6 +21,7 @@ from kiln.controllers.runtime import Runtime, make_runtime
 from kiln.platform import metrics as platform_metrics
 from kiln.platform.kube import Kube, load_api_client
 from kiln.platform.settings import Settings
+from kiln.reconcile import metrics as build_metrics
 from kiln.reconcile.admission import ensure_webhook_configuration, ensure_webhook_tls
 
 FINALIZER = f"{GROUP}/finalizer"
@@ -52,7 +53,8 @@ class LeanDiffBaseStorage(kopf.StatusDiffBaseStorage):
 class RoutineAtDebug(logging.Filter):
     """kopf says at info that each handler succeeded and each event was processed, and aiohttp logs
     each admission request: routine, so at debug (shown with --verbose only). Warnings and errors,
-    and Kiln's own info lines (an action taken), stay."""
+    and Kiln's own info lines (an action taken), stay; a handler's failure is also counted
+    (`kiln_reconcile_errors_total`)."""
 
     ROUTINE = re.compile(
         r"(Handler|Webhook|Activity|Timer|Daemon|Index) '[^']*' succeeded\.|\w+ is processed: \d+ succeeded; 0 failed\."
@@ -62,7 +64,14 @@ class RoutineAtDebug(logging.Filter):
         super().__init__()
         self.verbose = verbose
 
+    FAILED = re.compile(r"(Handler|Timer|Daemon|Activity|Webhook) '[^']*' failed ")
+
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and self.FAILED.match(record.getMessage()):
+            # kopf says so only in its log: counted here, the one place every handler's failure passes
+            ref = getattr(record, "k8s_ref", None)
+            kind = ref.get("kind") if isinstance(ref, dict) else None
+            build_metrics.HANDLER_FAILURES.labels(kind or "operator").inc()
         if record.levelno == logging.INFO and (
             record.name == "aiohttp.access" or self.ROUTINE.fullmatch(record.getMessage())
         ):

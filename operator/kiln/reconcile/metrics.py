@@ -33,6 +33,12 @@ QUEUE_TIME = Histogram(
     buckets=_QUEUE_BUCKETS,
 )
 
+HANDLER_FAILURES = Counter(
+    "kiln_reconcile_errors_total",
+    "Operator handlers that failed (kopf retries them or gives up), by the kind they handle.",
+    ["kind"],
+)
+
 COMMIT_STATUS_FAILURES = Counter(
     "kiln_commit_status_failures_total",
     "Build states that could not be reported on their commit, by code host.",
