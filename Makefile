@@ -7,7 +7,7 @@ export KILN_WORK ?= /tmp/kiln
 
 APT_PACKAGES := etcd-server etcd-client openssl curl git docker-registry skopeo jq \
 	golang-go dpkg-dev rsync golang-github-modern-go-reflect2-dev \
-	containerd runc containernetworking-plugins iptables iproute2 busybox-static debootstrap python3-venv wrk buildah
+	containerd runc containernetworking-plugins iptables iproute2 busybox-static debootstrap python3-venv wrk buildah socat conntrack
 
 .PHONY: setup apt venv build-cluster test unit integration lint up down bench crds image
 
