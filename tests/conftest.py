@@ -337,7 +337,7 @@ class OperatorProcess:
             "KILN_TRIGGER_USERS": "kiln-admin",
             # every Repository gets the chart receiver's Role on its webhook Secret, as in a cluster
             # (the harness's receiver itself reads with the admin kubeconfig)
-            "KILN_RECEIVER_SERVICE_ACCOUNT": "kiln-system/kiln-webhook",
+            "KILN_RECEIVER_SERVICE_ACCOUNT": "kiln-system/kiln-receiver",
         }
         self._log = log = self.log_path.open("ab")
         self.proc = subprocess.Popen(

@@ -358,7 +358,7 @@ def test_the_operator_hosts_the_receiver_too(operator: OperatorProcess, env: Ten
 def test_the_receivers_account_may_get_only_its_repositories_webhook_secrets(env: Tenant) -> None:
     """The operator's per-Repository Role, judged by the API server's own RBAC authorizer."""
     authz = client.AuthorizationV1Api(env.cluster.api_client)
-    user = "system:serviceaccount:kiln-system:kiln-webhook"  # KILN_RECEIVER_SERVICE_ACCOUNT of the harness
+    user = "system:serviceaccount:kiln-system:kiln-receiver"  # KILN_RECEIVER_SERVICE_ACCOUNT of the harness
 
     def allowed(verb: str, name: str | None = None, namespace: str | None = env.namespace) -> bool:
         attributes = {"verb": verb, "resource": "secrets", "namespace": namespace, "name": name}

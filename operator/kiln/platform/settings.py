@@ -149,7 +149,7 @@ class Settings(BaseSettings):
     # the build log page linked from commit statuses, with {namespace} and {name} of the BuildRun
     build_log_url: str | None = None
     # who may create Push and Resync BuildRuns (Kubernetes user names); unset: the service accounts
-    # kiln-operator and kiln-webhook of the operator namespace (the Helm chart's)
+    # kiln-operator and kiln-receiver of the operator namespace (the Helm chart's, release `kiln`)
     trigger_users: CommaSeparated = ()
     # `namespace/name` of the webhook receiver's ServiceAccount: each Repository gets a Role and
     # RoleBinding letting it read exactly that Repository's webhook Secret (it has no other access
@@ -200,7 +200,7 @@ class Settings(BaseSettings):
         if value is not None:
             namespace, slash, name = value.partition("/")
             if not (namespace and slash and name) or "/" in name:
-                raise ValueError(f"{value!r} is not namespace/name (e.g. kiln-system/kiln-webhook)")
+                raise ValueError(f"{value!r} is not namespace/name (e.g. kiln-system/kiln-receiver)")
         return value
 
     @property
@@ -227,7 +227,7 @@ class Settings(BaseSettings):
         if self.trigger_users:
             return frozenset(self.trigger_users)
         account = f"system:serviceaccount:{self.operator_namespace}"
-        return frozenset({f"{account}:kiln-operator", f"{account}:kiln-webhook"})
+        return frozenset({f"{account}:kiln-operator", f"{account}:kiln-receiver"})
 
     @property
     def blocked_egress_cidrs(self) -> tuple[str, ...]:

@@ -71,7 +71,7 @@ def test_bad_build_settings_name_the_variable(env: dict[str, str], named: str) -
 def test_trigger_users_default_to_the_charts_service_accounts() -> None:
     assert Settings.from_env({"KILN_OPERATOR_NAMESPACE": "builds"}).push_trigger_users == {
         "system:serviceaccount:builds:kiln-operator",
-        "system:serviceaccount:builds:kiln-webhook",
+        "system:serviceaccount:builds:kiln-receiver",
     }
     assert Settings.from_env({"KILN_TRIGGER_USERS": "kiln-admin,ci"}).push_trigger_users == {
         "kiln-admin",
