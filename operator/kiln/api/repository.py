@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, ClassVar
 
 from pydantic import Field
@@ -136,6 +137,22 @@ class WebhookStatus(KilnModel):
     )
 
 
+class ResyncStatus(KilnModel):
+    """The operator's resync: the heads listed on the code host, the pushes no delivery brought."""
+
+    baseline_time: datetime | None = Field(
+        None,
+        description="When the heads were first recorded (the binding): heads there then are never built by resync.",
+    )
+    last_time: datetime | None = Field(None, description="When the heads were last listed (or tried).")
+    next_time: datetime | None = Field(None, description="When they are listed next (KILN_RESYNC_INTERVAL).")
+    heads: int | None = Field(None, description="Branch heads and tags the last listing found.")
+    created: int | None = Field(
+        None, description="BuildRuns the last resync created (pushes no webhook delivered)."
+    )
+    error: str | None = Field(None, description="Why the last resync did not complete; unset when it did.")
+
+
 class RepositoryStatus(KilnModel):
     """Observed state of a Repository, written by the operator."""
 
@@ -145,6 +162,7 @@ class RepositoryStatus(KilnModel):
     )
     webhook: WebhookStatus | None = Field(None, description="The registered webhook.")
     last_build_run: str | None = Field(None, description="Name of the most recently created BuildRun.")
+    resync: ResyncStatus | None = Field(None, description="The resync of missed pushes (docs/codehosts.md).")
     observed_generation: int | None = observed_generation_field()
     kopf: dict[str, Any] | None = kopf_state_field()
 

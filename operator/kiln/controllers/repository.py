@@ -2,13 +2,15 @@
 host, one webhook, the webhook Secret) and `kiln.reconcile.commit_status` (build states on commits).
 
 A Repository is reconciled on create, on a spec change and every RESYNC_SECONDS (a rotated secret
-or a fixed token takes effect then); a Repository with a registered hook carries a finalizer until
-the hook is removed from the code host.
+or a fixed token takes effect then), and resynced when due (`kiln.reconcile.resync`: its heads
+listed every KILN_RESYNC_INTERVAL, the pushes no webhook delivered built); a Repository with a
+registered hook carries a finalizer until the hook is removed from the code host.
 """
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
@@ -20,6 +22,7 @@ from kiln.controllers.runtime import LastValues, Runtime
 from kiln.reconcile import metrics
 from kiln.reconcile.commit_status import pending_report, report
 from kiln.reconcile.repository import reconcile_repository, remove_hook
+from kiln.reconcile.resync import resync_repository
 from kiln.tenancy.tenant import Tenant, tenant_owning
 
 RESYNC_SECONDS = 60.0
@@ -44,13 +47,20 @@ def repository_reconcile(
 ) -> None:
     if body["metadata"].get("deletionTimestamp"):
         return
-    result = reconcile_repository(memo.kube, memo.settings, body, tenant_owning(namespace, tenants))
+    tenant = tenant_owning(namespace, tenants)
+    result = reconcile_repository(memo.kube, memo.settings, body, tenant)
     if any(reason in _FAILED for _, reason, _ in result.events):
         provider = str(((body.get("spec") or {}).get("source") or {}).get("provider", ""))
         metrics.HOOK_FAILURES.labels(provider).inc()
-    if not status_holds(body.get("status") or {}, result.status):
-        memo.kube.patch_status(API_VERSION, REPOSITORY.kind, name, namespace, result.status)
-    for type_, reason, message in result.events:
+    status, events = dict(result.status), list(result.events)
+    # after the binding above: the first listing of the heads is the baseline
+    resync = resync_repository(memo.kube, memo.settings, body, tenant, datetime.now(UTC))
+    if resync is not None:
+        status["resync"] = resync.status
+        events.extend(resync.events)
+    if not status_holds(body.get("status") or {}, status):
+        memo.kube.patch_status(API_VERSION, REPOSITORY.kind, name, namespace, status)
+    for type_, reason, message in events:
         kopf.event(dict(body), type=type_, reason=reason, message=message)
 
 

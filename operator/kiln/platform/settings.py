@@ -151,6 +151,9 @@ class Settings(BaseSettings):
     # who may create Push and Resync BuildRuns (Kubernetes user names); unset: the service accounts
     # kiln-operator and kiln-receiver of the operator namespace (the Helm chart's, release `kiln`)
     trigger_users: CommaSeparated = ()
+    # seconds between two listings of a Repository's heads on its code host, to build the pushes no
+    # webhook delivered (kiln.webhooks.resync); 0: no resync
+    resync_interval: int = Field(600, ge=0)
     # `namespace/name` of the webhook receiver's ServiceAccount: each Repository gets a Role and
     # RoleBinding letting it read exactly that Repository's webhook Secret (it has no other access
     # to Secrets); unset: none are made (a receiver running with wider credentials)

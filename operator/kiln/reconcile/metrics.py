@@ -39,6 +39,19 @@ HANDLER_FAILURES = Counter(
     ["kind"],
 )
 
+RESYNC_RUNS = Counter(
+    "kiln_resync_runs_total",
+    "Listings of a Repository's heads, by code host and result (baseline: the first, building nothing;"
+    " ok; error: the code host failed).",
+    ["provider", "result"],
+)
+RESYNC_HEADS = Counter("kiln_resync_heads_checked_total", "Heads resync listed, by code host.", ["provider"])
+RESYNC_BUILDRUNS = Counter(
+    "kiln_resync_buildruns_created_total",
+    "BuildRuns resync created for pushes no webhook delivered, by code host.",
+    ["provider"],
+)
+
 COMMIT_STATUS_FAILURES = Counter(
     "kiln_commit_status_failures_total",
     "Build states that could not be reported on their commit, by code host.",

@@ -57,7 +57,7 @@ def webhook_secret_ref(name: str, repository: Repository) -> tuple[str, str]:
     return (ref.name, ref.key) if ref else (f"{name}-webhook", DEFAULT_SECRET_KEY)
 
 
-def _owner(meta: Object) -> dict[str, Any]:
+def owner_reference(meta: Object) -> dict[str, Any]:
     return {
         "apiVersion": API_VERSION,
         "kind": REPOSITORY.kind,
@@ -84,7 +84,7 @@ def ensure_webhook_secret(kube: Kube, body: Object, name: str, key: str) -> tupl
                 "name": name,
                 "namespace": namespace,
                 "labels": {LABEL_REPOSITORY_SECRET: meta["name"]},
-                "ownerReferences": [_owner(meta)],
+                "ownerReferences": [owner_reference(meta)],
             },
             "type": "Opaque",
             "data": {key: base64.b64encode(value.encode()).decode()},
@@ -165,7 +165,7 @@ def reconcile_repository(
     if settings.receiver_service_account:
         # before the secret is read or made: the receiver may verify the first delivery at once
         for manifest in receiver_secret_access(
-            namespace, name, _owner(meta), secret_name, settings.receiver_service_account
+            namespace, name, owner_reference(meta), secret_name, settings.receiver_service_account
         ):
             kube.apply(manifest)
     try:

@@ -324,16 +324,24 @@ def _author(event: PushEvent) -> str | None:
 
 
 def buildrun_manifest(
-    name: str, namespace: str, tenant: str, repository: str, rule: str, tags: Sequence[str], event: PushEvent
+    name: str,
+    namespace: str,
+    tenant: str,
+    repository: str,
+    rule: str,
+    tags: Sequence[str],
+    event: PushEvent,
+    trigger: TriggerType = TriggerType.PUSH,
 ) -> dict[str, Any]:
-    """The BuildRun for one rule and one push; raises ValidationError if the spec is not valid."""
+    """The BuildRun for one rule and one push (`trigger`: Push from a delivery, Resync from a head
+    no delivery brought); raises ValidationError if the spec is not valid."""
     files = event.changed_files
     spec = BuildRunSpec.model_validate(
         {
             "buildRule": rule,
             "repository": repository,
             "trigger": {
-                "type": TriggerType.PUSH,
+                "type": trigger,
                 "deliveryId": event.delivery_id,
                 "provider": event.provider.value,
                 "sender": event.sender,
@@ -464,12 +472,18 @@ class RunPlan:
 
 
 def plan_runs(
-    view: RulesView, namespace: str, tenant: str, repository: str, events: Sequence[PushEvent]
+    view: RulesView,
+    namespace: str,
+    tenant: str,
+    repository: str,
+    events: Sequence[PushEvent],
+    trigger: TriggerType = TriggerType.PUSH,
 ) -> RunPlan:
     """The BuildRuns the pushes start, each a complete manifest the API's own model validated.
 
-    The receiver creates these; `kiln webhook inspect` shows them: one function, so the two never
-    disagree about what a delivery builds.
+    The receiver creates these; `kiln webhook inspect` shows them; resync (`kiln.webhooks.resync`)
+    plans the heads no delivery brought with it too: one function, so they never disagree about
+    what a push builds.
     """
     runs: list[PlannedRun] = []
     failures: list[dict[str, JSON]] = []
@@ -482,7 +496,9 @@ def plan_runs(
             rule = build.rule.name
             name = buildrun_name(rule, event, repository)
             try:
-                manifest = buildrun_manifest(name, namespace, tenant, repository, rule, build.tags, event)
+                manifest = buildrun_manifest(
+                    name, namespace, tenant, repository, rule, build.tags, event, trigger
+                )
             except ValidationError as error:
                 problems = format_problems(problems_of(error)[:3])  # fields of the BuildRun's spec
                 failures.append({"rule": rule, "ref": event.ref, "error": f"invalid BuildRun: {problems}"})
