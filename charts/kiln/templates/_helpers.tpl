@@ -88,6 +88,11 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "system:serviceaccount:%s:%s" .Release.Namespace (include "kiln.receiver.serviceAccount" .) -}}
 {{- end -}}
 
+{{/* The Kubernetes user of the operator's ServiceAccount (resync creates BuildRuns as it). */}}
+{{- define "kiln.operator.user" -}}
+{{- printf "system:serviceaccount:%s:%s" .Release.Namespace (include "kiln.operator.serviceAccount" .) -}}
+{{- end -}}
+
 {{/* The ClusterKopfPeering the operator's replicas share: named after the release. */}}
 {{- define "kiln.peering" -}}
 {{- .Release.Name -}}

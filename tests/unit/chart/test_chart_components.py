@@ -107,8 +107,10 @@ def test_every_value_reaches_the_operators_settings() -> None:
     assert settings.webhook_port == 9444
     assert settings.receiver_url == "https://kiln.example.com"
     assert settings.receiver_service_account == f"{NAMESPACE}/kiln-webhook"
+    assert settings.resync_interval == 300
     assert settings.push_trigger_users == {
         f"system:serviceaccount:{NAMESPACE}:kiln-webhook",
+        f"system:serviceaccount:{NAMESPACE}:kiln-operator-sa",
         "system:serviceaccount:ci:resync",
         "alice@example.com",
     }
