@@ -181,7 +181,8 @@ def test_install_to_ready_pods_from_the_kiln_image_with_one_operator_working(rel
         return standing_by or None
 
     try:
-        standing_by = eventually(paused, what="one operator replica to stand by")
+        # kopf starts its peering watch after its first resource scan, which takes long on a busy node
+        standing_by = eventually(paused, timeout=120, what="one operator replica to stand by")
     except AssertionError as error:
         raise AssertionError(f"{error}\n{status}\n{_diagnosis(cluster)}") from None
     assert len(standing_by) == 1
