@@ -338,6 +338,8 @@ class OperatorProcess:
             # every Repository gets the chart receiver's Role on its webhook Secret, as in a cluster
             # (the harness's receiver itself reads with the admin kubeconfig)
             "KILN_RECEIVER_SERVICE_ACCOUNT": "kiln-system/kiln-receiver",
+            # resync at every reconcile tick of a Repository (60 s), not every 10 minutes (test_resync)
+            "KILN_RESYNC_INTERVAL": "1",
         }
         self._log = log = self.log_path.open("ab")
         self.proc = subprocess.Popen(

@@ -141,3 +141,15 @@ def buildrun_creator(user: str) -> list[dict[str, Any]]:
             "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
         },
     ]
+
+
+@pytest.fixture(scope="module")
+def tenant(operator: OperatorProcess) -> Iterator[tuple[str, str]]:
+    """A module's tenant whose registry nothing is pushed to: (its name, its Kubernetes namespace)."""
+    tenants = Tenants(operator.cluster)
+    try:
+        name = tenants.create({"registry": {"server": "registry.example.com"}})
+        eventually(lambda: tenants.ready(name), what=f"Namespace {name} reconciled")
+        yield name, tenants.get(name)["status"]["kubernetesNamespace"]
+    finally:
+        tenants.cleanup()

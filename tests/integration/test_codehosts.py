@@ -23,7 +23,7 @@ from kiln.api.constants import BUILD_RUN, GROUP, REPOSITORY, VERSION, Provider
 from kiln.receiver.app import ServerThread
 from kiln.webhooks import SharedSecret, sign
 from tests.conftest import CODEHOST_PORTS, Cluster, OperatorProcess
-from tests.integration.conftest import Tenants, eventually
+from tests.integration.conftest import eventually
 from tests.integration.test_webhook_receiver import http
 from tests.standins import HostState, bitbucket, bitbucket_server, gitee, github, gitlab
 
@@ -60,18 +60,6 @@ HOSTS = [
         "PROJ/app",
     ),
 ]
-
-
-@pytest.fixture(scope="module")
-def tenant(operator: OperatorProcess) -> Iterator[tuple[str, str]]:
-    """(tenant, its Kubernetes namespace)."""
-    tenants = Tenants(operator.cluster)
-    try:
-        name = tenants.create({"registry": {"server": "registry.example.com"}})
-        eventually(lambda: tenants.ready(name), what=f"Namespace {name} reconciled")
-        yield name, tenants.get(name)["status"]["kubernetesNamespace"]
-    finally:
-        tenants.cleanup()
 
 
 @pytest.fixture(params=HOSTS, ids=[h.provider.value for h in HOSTS])
@@ -258,12 +246,17 @@ def test_wrong_token_and_unreachable_host_to_conditions(
     assert condition(found, "SourceBound") == ("False", "Unauthorized")
     assert condition(found, "Ready") == ("False", "NotReady")
     assert state.hooks == {}
-    events = (
-        client.CoreV1Api(cluster.api_client)
-        .list_namespaced_event(namespace, field_selector=f"involvedObject.name={wrong}")
-        .items
-    )
-    assert any(e.reason == "Unauthorized" and e.type == "Warning" for e in events)
+
+    def warned() -> list[Any] | None:
+        # kopf posts Events from a queue, after the status write the condition came from
+        listed = (
+            client.CoreV1Api(cluster.api_client)
+            .list_namespaced_event(namespace, field_selector=f"involvedObject.name={wrong}")
+            .items
+        )
+        return listed if any(e.reason == "Unauthorized" and e.type == "Warning" for e in listed) else None
+
+    events = eventually(warned, what="the Unauthorized Warning Event")
     assert not any("not-the-token" in (e.message or "") for e in events)
     # a host no name resolves to: unreachable (no network here, and .invalid never resolves)
     far = f"far-{uuid.uuid4().hex[:6]}"
