@@ -153,6 +153,15 @@ def _configure(runtime: Runtime, tls_dir: Path, admission: bool, peering: str | 
         settings.posting.level = logging.WARNING
         settings.watching.server_timeout = 300
         settings.networking.error_backoffs = [1, 2, 5, 10]
+        # kopf waits up to 5 minutes for a connection or an answer by default (and forever for a
+        # watch): a request lost on the way stalls its start (its API scan, so admission and
+        # peering) that long; fail and retry instead
+        settings.networking.connect_timeout = 10
+        settings.networking.request_timeout = 60
+        # watches too (the peering watch among them): a connection that never opens, or a stream
+        # that goes silent past the server's own timeout, is dropped and the watch starts again
+        settings.watching.connect_timeout = 10
+        settings.watching.client_timeout = settings.watching.server_timeout + 60
         # sync handlers wait on the API server most of the time: more threads than cores keep a
         # burst of pushes from queueing behind each other's requests
         settings.execution.max_workers = 32

@@ -178,13 +178,15 @@ def test_the_operators_ports_line_up(manifests: list[Manifest]) -> None:
         == settings.webhook_port
     )
     assert settings.webhook_listen == "0.0.0.0"
-    # liveness and readiness on kopf's liveness endpoint
+    # liveness on kopf's liveness endpoint; ready when the admission webhook listens
     liveness = urlsplit(args.liveness)
     container = _container(operator)
-    for probe in ("livenessProbe", "readinessProbe"):
-        get = container[probe]["httpGet"]
-        assert get["path"] == liveness.path == "/healthz"
-        assert _container_port(operator, get["port"]) == liveness.port
+    get = container["livenessProbe"]["httpGet"]
+    assert get["path"] == liveness.path == "/healthz"
+    assert _container_port(operator, get["port"]) == liveness.port
+    assert (
+        _container_port(operator, container["readinessProbe"]["tcpSocket"]["port"]) == settings.webhook_port
+    )
     # metrics
     host, _, port = args.metrics_listen.rpartition(":")
     assert host == "0.0.0.0"
