@@ -161,10 +161,16 @@ class Kube:
         name: str,
         namespace: str | None = None,
         propagation: str | None = None,
+        grace_period: int | None = None,
     ) -> bool:
-        """Delete if present (`propagation`: Background, Foreground or Orphan for dependents); True if a
-        delete was issued."""
-        body = {"propagationPolicy": propagation} if propagation else None
+        """Delete if present (`propagation`: Background, Foreground or Orphan for dependents;
+        `grace_period`: seconds a Pod gets to stop, instead of its own); True if a delete was issued."""
+        options: dict[str, Any] = {}
+        if propagation:
+            options["propagationPolicy"] = propagation
+        if grace_period is not None:
+            options["gracePeriodSeconds"] = grace_period
+        body = options or None
         try:
             self._resource(api_version, kind).delete(
                 name=name, namespace=namespace, body=body, _request_timeout=REQUEST_TIMEOUT

@@ -392,6 +392,9 @@ def logs(
     yield from decompress_log(base64.b64decode(data)).splitlines()
 
 
+CANCEL_GRACE_SECONDS = 2
+
+
 def cancel(kube: Kube, namespace: str, build_run: str, job_name: str | None) -> None:
     """Delete the build's Job and its Pod at once (not only through the garbage collector)."""
     job = kube.get("batch/v1", "Job", job_name or build_run, namespace)
@@ -401,7 +404,8 @@ def cancel(kube: Kube, namespace: str, build_run: str, job_name: str | None) -> 
     selector = f"{LABEL_BUILD_RUN}={build_run}"
     for pod in kube.list("v1", "Pod", namespace=namespace, label_selector=selector):
         if controlled_by(pod, job):
-            kube.delete("v1", "Pod", pod["metadata"]["name"], namespace)
+            # a cancelled build keeps nothing: stop it now, not after the default 30 s
+            kube.delete("v1", "Pod", pod["metadata"]["name"], namespace, grace_period=CANCEL_GRACE_SECONDS)
 
 
 def follow_progress(

@@ -132,6 +132,7 @@ class FakeKube:
         name: str,
         namespace: str | None = None,
         propagation: str | None = None,
+        grace_period: int | None = None,
     ) -> bool:
         self.writes.append(("delete", kind, name))
         return self.objects.pop(self._key(api_version, kind, name, namespace), None) is not None
