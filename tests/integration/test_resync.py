@@ -93,10 +93,16 @@ def test_dropped_push_to_a_resync_buildrun_and_never_two(
         (run,) = runs_of(operator, namespace, B)
         assert (run["spec"]["trigger"]["type"], run["spec"]["source"]["ref"]) == ("Resync", "refs/heads/main")
         assert runs_of(operator, namespace, A) == []
-        events = client.CoreV1Api(operator.cluster.api_client).list_namespaced_event(
-            namespace, field_selector=f"involvedObject.name={name},reason=Resync"
-        )
-        assert events.items and "refs/heads/main (bbbbbbb)" in events.items[0].message
+
+        def resync_events() -> list[Any] | None:
+            # kopf posts Events from a queue, after the BuildRun was created
+            listed = client.CoreV1Api(operator.cluster.api_client).list_namespaced_event(
+                namespace, field_selector=f"involvedObject.name={name},reason=Resync"
+            )
+            return list(listed.items) or None
+
+        events = eventually(resync_events, what="the Resync Event on the Repository")
+        assert "refs/heads/main (bbbbbbb)" in events[0].message
 
         # the host redelivers it late: the receiver finds resync's BuildRun
         status, answer = deliver(operator, tenant_name, namespace, name, B)
