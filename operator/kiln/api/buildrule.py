@@ -148,10 +148,10 @@ RepoPath = Annotated[
 ]
 
 
-class BuildRuleSpec(KilnModel):
-    """Desired state of a BuildRule."""
+class BuildRuleSettings(KilnModel):
+    """What a BuildRule builds, without the Repository it belongs to: a BuildRule's spec, and an
+    entry of a Namespace's spec.repositoryTemplate.buildRules."""
 
-    repository: ObjectName = Field(description="Name of the Repository, in the same Kubernetes namespace.")
     source: RefSource = Field(description="Which branches or tags trigger the rule.")
     context_dir: RepoPath = Field(
         "/", description="Build context directory, relative to the repository root (`/` is the root)."
@@ -206,6 +206,12 @@ class BuildRuleSpec(KilnModel):
             "log archives. Waiting and running BuildRuns are never deleted."
         ),
     )
+
+
+class BuildRuleSpec(BuildRuleSettings):
+    """Desired state of a BuildRule."""
+
+    repository: ObjectName = Field(description="Name of the Repository, in the same Kubernetes namespace.")
 
 
 class BuildRuleStatus(KilnModel):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from kiln.api.buildrule import BuildRuleSettings
 from kiln.api.common import (
     DNS_LABEL_PATTERN,
     Condition,
@@ -13,6 +14,7 @@ from kiln.api.common import (
     KilnObject,
     PoolName,
     Quantity,
+    SecretKeySelector,
     SecretReference,
     UniqueList,
     Visibility,
@@ -20,7 +22,13 @@ from kiln.api.common import (
     kopf_state_field,
     observed_generation_field,
 )
-from kiln.api.constants import NAMESPACE, KindInfo
+from kiln.api.constants import NAMESPACE, GiteeMode, KindInfo, Provider
+from kiln.api.repository import BuildSettings
+
+# The Secret an organizationWebhook without secretRef is verified with, in the tenant's Kubernetes
+# namespace: no Repository's default webhook Secret (`<name>-webhook`) can have this name.
+DEFAULT_ORGANIZATION_SECRET = "kiln-organization-hook"
+MAX_TEMPLATE_RULES = 20
 
 # host[:port] with an optional path prefix, e.g. `registry.example.com`, `localhost:5000/team`.
 REGISTRY_SERVER_PATTERN = (
@@ -61,6 +69,73 @@ class Quota(KilnModel):
     memory: Quantity | None = Field(None, description="Memory limit of one build, e.g. `4Gi`.")
 
 
+class OrganizationWebhook(KilnModel):
+    """The code host's organization-level webhook (a GitHub organization, GitLab group, Gitee
+    organization, Bitbucket workspace or Bitbucket Server project), delivered to
+    `<KILN_RECEIVER_URL>/hooks/<provider>/<tenant>`: one hook for every code repository in it."""
+
+    provider: Provider = Field(description="Code hosting platform of the organization.")
+    secret_ref: SecretKeySelector | None = Field(
+        None,
+        description=(
+            "Secret key, in the tenant's Kubernetes namespace, holding the hook's shared secret; unset: the "
+            f"Secret `{DEFAULT_ORGANIZATION_SECRET}` (key `token`), which the operator creates with a random "
+            "secret (32 bytes) when it does not exist. Add the hook on the code host yourself, with "
+            "status.organizationWebhook.url and this secret."
+        ),
+    )
+    gitee_mode: GiteeMode = Field(
+        GiteeMode.SIGNATURE,
+        description="Gitee only: `signature` (HMAC-SHA256) or `password` (the secret sent in clear text).",
+    )
+
+
+class RuleTemplate(BuildRuleSettings):
+    """A BuildRule every automatically created Repository gets: a BuildRule's spec without
+    `repository`, plus the name it is created under."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=63,
+        pattern=DNS_LABEL_PATTERN,
+        description="The BuildRule is created as `<repository>-<name>`, e.g. `app-main`.",
+    )
+
+
+class RepositoryTemplate(KilnModel):
+    """What a Repository created by an organization webhook delivery looks like (spec.autoCreateRepositories)."""
+
+    visibility: Visibility | None = Field(
+        None, description="Visibility of the created Repositories; default defaultRepositoryVisibility."
+    )
+    credentials_secret_ref: SecretKeySelector | None = Field(
+        None,
+        description=(
+            "Source credentials of the created Repositories (their spec.source.credentialsSecretRef): a "
+            "token for the code host, to clone private repositories and for resync; unset: public "
+            "repositories only."
+        ),
+    )
+    build: BuildSettings = Field(default_factory=BuildSettings, description="Their build settings.")
+    build_rules: list[RuleTemplate] = Field(
+        default_factory=list,
+        max_length=MAX_TEMPLATE_RULES,
+        description=(
+            f"The BuildRules each created Repository gets (at most {MAX_TEMPLATE_RULES}), e.g. `main` for "
+            "branch main → tag `latest`; empty: Repositories are created but build nothing until rules are "
+            "added."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _unique_rule_names(self) -> RepositoryTemplate:
+        names = [rule.name for rule in self.build_rules]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"buildRules names must be unique; given more than once: {', '.join(twice)}")
+        return self
+
+
 class NamespaceSpec(KilnModel):
     """Desired state of a tenant."""
 
@@ -74,7 +149,27 @@ class NamespaceSpec(KilnModel):
         ),
     )
     auto_create_repositories: bool = Field(
-        False, description="A push for a repository path without a Repository creates the Repository."
+        False,
+        description=(
+            "An organizationWebhook delivery for a code repository no Repository builds creates one from "
+            "repositoryTemplate, with its BuildRules, and builds the push; false: such a delivery is "
+            "answered `ignored`, with the reason. Needs organizationWebhook."
+        ),
+    )
+    organization_webhook: OrganizationWebhook | None = Field(
+        None,
+        description=(
+            "Receive the code host's organization-level webhook at `/hooks/<provider>/<tenant>`: a push to "
+            "any code repository of the organization builds with the Repository that builds it; unset: "
+            "only per-Repository hooks."
+        ),
+    )
+    repository_template: RepositoryTemplate | None = Field(
+        None,
+        description=(
+            "The Repositories autoCreateRepositories creates: named after the code repository (its last "
+            "path component, made a valid name), webhook not registered (the organization hook delivers)."
+        ),
     )
     default_repository_visibility: Visibility = Field(
         Visibility.PRIVATE, description="Visibility of Repositories that do not set spec.visibility."
@@ -94,6 +189,20 @@ class NamespaceSpec(KilnModel):
     )
 
 
+class OrganizationWebhookStatus(KilnModel):
+    """Where the organization webhook delivers, and the Secret it is verified with."""
+
+    url: str | None = Field(
+        None,
+        description=(
+            "The URL to add on the code host: `<KILN_RECEIVER_URL>/hooks/<provider>/<tenant>` (unset when the "
+            "operator has no KILN_RECEIVER_URL)."
+        ),
+    )
+    secret_name: str | None = Field(None, description="The Secret holding the hook's secret.")
+    secret_key: str | None = Field(None, description="Its key.")
+
+
 class NamespaceStatus(KilnModel):
     """Observed state of a tenant, written by the operator."""
 
@@ -102,6 +211,9 @@ class NamespaceStatus(KilnModel):
         None, description="The Kubernetes namespace the operator manages."
     )
     repositories: int | None = Field(None, ge=0, description="Number of Repositories of the tenant.")
+    organization_webhook: OrganizationWebhookStatus | None = Field(
+        None, description="The organization webhook (spec.organizationWebhook)."
+    )
     observed_generation: int | None = observed_generation_field()
     kopf: dict[str, Any] | None = kopf_state_field()
 

@@ -14,9 +14,10 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from kiln.api import MODELS
-from kiln.api.buildrule import BuildRule, BuildRuleSpec
+from kiln.api.buildrule import BuildRule, BuildRuleSettings, BuildRuleSpec, buildrule_to_rule
 from kiln.api.common import KilnObject
 from kiln.api.constants import API_VERSION, BUILD_RUN, NAMESPACE, REPOSITORY
+from kiln.api.namespace import Namespace, NamespaceSpec
 from kiln.rules import validate_rule
 from kiln.rules.types import Problem
 
@@ -54,13 +55,35 @@ def problems_of(error: ValidationError) -> list[Problem]:
     return [_problem(e) for e in error.errors()]
 
 
-def _tag_problems(spec: BuildRuleSpec) -> list[Problem]:
+def _tag_problems(spec: BuildRuleSettings) -> list[Problem]:
     """`commitId: false` next to a `commitIdLength` is contradictory; say so instead of guessing."""
     return [
         Problem(f"spec.tags[{i}].commitId", "commitId is false but commitIdLength is set; drop one of them")
         for i, tag in enumerate(spec.tags)
         if tag.commit_id is False and tag.commit_id_length is not None
     ]
+
+
+def _rule_problems(name: str, spec: BuildRuleSpec) -> list[Problem]:
+    """The rules engine's checks of a well-typed BuildRule (fields named `spec.…`)."""
+    return _tag_problems(spec) + validate_rule(buildrule_to_rule(name, spec))
+
+
+def _template_problems(spec: NamespaceSpec) -> list[Problem]:
+    """A Namespace's template rules get a BuildRule's checks, named by their place in the template."""
+    template = spec.repository_template
+    if template is None:
+        return []
+    problems: list[Problem] = []
+    for index, rule in enumerate(template.build_rules):
+        settings = rule.model_dump(exclude={"name"})
+        as_spec = BuildRuleSpec.model_validate({**settings, "repository": "template"})
+        where = f"spec.repositoryTemplate.buildRules[{index}]."
+        problems += [
+            Problem(where + p.field.removeprefix("spec."), p.message)
+            for p in _rule_problems(rule.name, as_spec)
+        ]
+    return problems
 
 
 def validate(kind: str, body: Mapping[str, Any]) -> list[Problem]:
@@ -77,7 +100,9 @@ def validate(kind: str, body: Mapping[str, Any]) -> list[Problem]:
     except ValidationError as exc:
         return problems_of(exc)
     if isinstance(obj, BuildRule):
-        return _tag_problems(obj.spec) + validate_rule(obj.to_rule())
+        return _rule_problems(obj.to_rule().name, obj.spec)
+    if isinstance(obj, Namespace):
+        return _template_problems(obj.spec)
     return []
 
 

@@ -1,4 +1,5 @@
-"""The webhook receiver's aiohttp app: `POST /hooks/{provider}/{tenant}/{repository}`.
+"""The webhook receiver's aiohttp app: `POST /hooks/{provider}/{tenant}/{repository}` (a
+repository's hook) and `POST /hooks/{provider}/{tenant}` (the tenant's organization hook).
 
 The handlers are thin: read the body (at most MAX_BODY_BYTES), let `receiver.decide` answer from
 the watch-fed cache, create the BuildRuns it plans, and let `receiver.conclude` answer. Also
@@ -28,7 +29,15 @@ from aiohttp import web
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from kiln.api.constants import ANNOTATION_CREATED_AT, BUILD_RUN, GROUP, VERSION, Provider
+from kiln.api.constants import (
+    ANNOTATION_CREATED_AT,
+    BUILD_RULE,
+    BUILD_RUN,
+    GROUP,
+    REPOSITORY,
+    VERSION,
+    Provider,
+)
 from kiln.platform import metrics as platform_metrics
 from kiln.platform.kube import load_api_client
 from kiln.receiver import metrics
@@ -51,15 +60,18 @@ from kiln.webhooks.decisions import (
     internal_error,
     method_not_allowed,
     replayed,
+    secret_source,
     secret_unavailable,
     too_large,
 )
 from kiln.webhooks.events import DEFAULT_MAX_REFS, JSON
+from kiln.webhooks.organization import NewRepository, owned_by_repository
 from kiln.webhooks.provider import MAX_BODY_BYTES
 
 log = logging.getLogger("kiln.webhooks")
 
 HOOK_ROUTE = "/hooks/{provider}/{tenant}/{repository}"  # tenant: a Kiln Namespace's name
+ORGANIZATION_HOOK_ROUTE = "/hooks/{provider}/{tenant}"
 # Threads for decisions (HMAC and JSON parsing of bodies up to 25 MiB stay off the event loop) and
 # for the blocking kubernetes client's creates; also the size of the creates' connection pool.
 WORKERS = 16
@@ -77,9 +89,12 @@ CACHE = web.AppKey("cache", ResourceCache)
 
 
 class BuildRunCreator(Protocol):
-    """Creates BuildRuns; answers per BuildRun name, never raises for API failures."""
+    """Creates BuildRuns (and the Repositories organization hooks create); answers per BuildRun
+    name, never raises for API failures."""
 
     async def create(self, namespace: str, runs: Sequence[PlannedRun]) -> dict[str, CreateResult]: ...
+
+    async def create_repository(self, namespace: str, new: NewRepository) -> CreateResult: ...
 
 
 def _api_message(error: ApiException) -> str:
@@ -110,18 +125,42 @@ class KubeCreator:
         created_at = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
         annotations = {**(meta.get("annotations") or {}), ANNOTATION_CREATED_AT: created_at}
         manifest = {**manifest, "metadata": {**meta, "annotations": annotations}}
+        return self._create(namespace, BUILD_RUN.plural, manifest)[0]
+
+    def _create(
+        self, namespace: str, plural: str, manifest: dict[str, Any]
+    ) -> tuple[CreateResult, str | None]:
+        """How the create went, and the created object's uid (None when it existed or failed)."""
         try:
-            self._api.create_namespaced_custom_object(
-                GROUP, VERSION, namespace, BUILD_RUN.plural, manifest, _request_timeout=CREATE_TIMEOUT
+            created = self._api.create_namespaced_custom_object(
+                GROUP, VERSION, namespace, plural, manifest, _request_timeout=CREATE_TIMEOUT
             )
         except ApiException as error:
             if error.status == 409:
-                return CreateResult(CreateStatus.EXISTS)
+                return CreateResult(CreateStatus.EXISTS), None
             status = CreateStatus.UNAVAILABLE if _retriable(error.status) else CreateStatus.REJECTED
-            return CreateResult(status, _api_message(error)[:500])
+            return CreateResult(status, _api_message(error)[:500]), None
         except (urllib3.exceptions.HTTPError, OSError) as error:
-            return CreateResult(CreateStatus.UNAVAILABLE, f"{type(error).__name__}: {str(error)[:300]}")
-        return CreateResult(CreateStatus.CREATED)
+            failure = f"{type(error).__name__}: {str(error)[:300]}"
+            return CreateResult(CreateStatus.UNAVAILABLE, failure), None
+        meta = created.get("metadata") if isinstance(created, dict) else None
+        return CreateResult(CreateStatus.CREATED), str((meta or {}).get("uid") or "")
+
+    def create_repository_now(self, namespace: str, new: NewRepository) -> CreateResult:
+        """The Repository, then its BuildRules owned by it (only when this create made it: one that
+        existed already may have had its rules changed or removed by hand since)."""
+        made, uid = self._create(namespace, REPOSITORY.plural, new.manifest)
+        if made.status is not CreateStatus.CREATED or not uid:
+            return made
+        for rule in new.rules:
+            result, _ = self._create(namespace, BUILD_RULE.plural, owned_by_repository(rule, new.name, uid))
+            if result.status not in (CreateStatus.CREATED, CreateStatus.EXISTS):
+                return CreateResult(result.status, f"BuildRule {rule['metadata']['name']}: {result.detail}")
+        return made
+
+    async def create_repository(self, namespace: str, new: NewRepository) -> CreateResult:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.create_repository_now, namespace, new)
 
     async def create(self, namespace: str, runs: Sequence[PlannedRun]) -> dict[str, CreateResult]:
         loop = asyncio.get_running_loop()
@@ -185,10 +224,10 @@ class Receiver:
         self._secrets = secrets
 
     def _secret_of(self, delivery: Delivery) -> tuple[str, str] | None:
-        """(namespace, name) of the webhook Secret of the delivery's Repository, if it has one."""
-        namespace = self._cache.tenant_namespace(delivery.tenant)
-        repo = self._cache.repository(namespace, delivery.repository) if namespace else None
-        return (repo.namespace, repo.secret_name) if repo is not None else None
+        """(namespace, name) of the delivery's webhook Secret (its Repository's, or its tenant's
+        organization hook's), if the cache knows one."""
+        source = secret_source(delivery, self._cache)
+        return (source.namespace, source.name) if source is not None else None
 
     async def _answer(self, request: web.Request, started: float) -> Reply:
         if request.method != "POST":
@@ -197,7 +236,7 @@ class Receiver:
         if body is None:
             return too_large(MAX_BODY_BYTES)
         info = request.match_info
-        delivery = Delivery(info["provider"], info["tenant"], info["repository"], request.headers, body)
+        delivery = Delivery(info["provider"], info["tenant"], info.get("repository"), request.headers, body)
         secrets = self._secrets
         secret = self._secret_of(delivery) if secrets is not None else None
         if secret is not None and secrets is not None:
@@ -243,12 +282,21 @@ class Receiver:
         if not isinstance(decision, CreateRuns):
             return decision
         # shielded: creates that outlast the deadline go on, and a redelivery finds what they made
-        creates = asyncio.shield(self._creator.create(decision.namespace, decision.runs))
+        creates = asyncio.shield(self._creates(decision))
         try:
-            results = await asyncio.wait_for(creates, self._time_left(started))
+            results, made = await asyncio.wait_for(creates, self._time_left(started))
         except TimeoutError:
             return deadline_exceeded(decision, self._deadline)
-        return conclude(decision, results)
+        return conclude(decision, results, made)
+
+    async def _creates(self, decision: CreateRuns) -> tuple[dict[str, CreateResult], CreateResult | None]:
+        """The Repository an organization delivery creates (if any), then, once it exists, the BuildRuns."""
+        made = None
+        if decision.repository is not None:
+            made = await self._creator.create_repository(decision.namespace, decision.repository)
+            if made.status not in (CreateStatus.CREATED, CreateStatus.EXISTS):
+                return {}, made
+        return await self._creator.create(decision.namespace, decision.runs), made
 
     async def hook(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
@@ -287,7 +335,7 @@ class Receiver:
             fields = {
                 "provider": provider,
                 "tenant": request.match_info["tenant"],
-                "repository": request.match_info["repository"],
+                "repository": request.match_info.get("repository"),
                 "deliveryStatus": reply.status,
                 "deliveryId": reply.body.get("deliveryId"),
                 "outcome": reply.outcome.value,
@@ -333,6 +381,7 @@ def make_app(
     app = web.Application()
     app[CACHE] = cache
     app.router.add_route("*", HOOK_ROUTE, receiver.hook)
+    app.router.add_route("*", ORGANIZATION_HOOK_ROUTE, receiver.hook)
     app.router.add_get("/readyz", receiver.readyz)
     app.router.add_get("/healthz", receiver.healthz)
     if expose_metrics:

@@ -30,6 +30,7 @@ from kiln.webhooks.entries import (
     Object,
     RepositoryEntry,
     RuleEntry,
+    TenantEntry,
     key_of,
     parse_build_rule,
     parse_namespace,
@@ -182,21 +183,42 @@ class ResourceCache:
 
     # --- reading -------------------------------------------------------------------------------------
 
-    def tenant_namespace(self, tenant: str) -> str | None:
-        """The Kubernetes namespace of the Kiln Namespace `tenant`, provided it is labelled as the tenant's.
+    def tenant(self, tenant: str) -> TenantEntry | None:
+        """The Kiln Namespace `tenant`, provided its Kubernetes namespace is labelled as the tenant's.
 
         The label check mirrors the operator, which never adopts a namespace it did not label: so a
         Namespace's spec.kubernetesNamespace cannot point deliveries into someone else's namespace.
         """
         with self._lock:
-            namespace = self._tenants.items.get(("", tenant))
-            if namespace is None or self._namespaces.items.get(("", namespace)) != tenant:
+            entry: TenantEntry | None = self._tenants.items.get(("", tenant))
+            if entry is None or self._namespaces.items.get(("", entry.namespace)) != tenant:
                 return None
-            return namespace
+            return entry
+
+    def tenant_namespace(self, tenant: str) -> str | None:
+        """The Kubernetes namespace of the Kiln Namespace `tenant` (see `tenant`)."""
+        entry = self.tenant(tenant)
+        return entry.namespace if entry is not None else None
 
     def repository(self, namespace: str, name: str) -> RepositoryEntry | None:
         with self._lock:
             return self._repositories.items.get((namespace, name))
+
+    def repository_names(self, namespace: str) -> frozenset[str]:
+        with self._lock:
+            return frozenset(name for ns, name in self._repositories.items if ns == namespace)
+
+    def repository_building(self, namespace: str, provider: str, path: str) -> RepositoryEntry | None:
+        """The Repository in `namespace` bound to the `provider` code repository `path` (`owner/name`,
+        compared as `decisions.repository_mismatch` does: by the end of the URL's path); the first by
+        name when several are."""
+        with self._lock:
+            found = [
+                repo
+                for (ns, _), repo in self._repositories.items.items()
+                if ns == namespace and repo.provider == provider and repo.builds(path)
+            ]
+        return min(found, key=lambda repo: repo.name) if found else None
 
     def secret_value(self, namespace: str, name: str, key: str) -> bytes | None:
         """The decoded value of a Secret's key; None when the Secret or key is missing or not base64."""

@@ -1,5 +1,5 @@
 """Gitee replays: in signature mode Gitee signs only the timestamp, not the body, so a captured
-(timestamp, token) pair would let anyone post any body to the Repository for the whole hour the
+(timestamp, token) pair would let anyone post any body to the Repository (or organization hook) for the whole hour the
 timestamp is fresh. The receiver remembers the pairs it accepted and refuses a second use.
 
 Per receiver replica and in memory (documented): a pair is remembered only once its delivery was
@@ -14,7 +14,7 @@ import time
 from collections import OrderedDict
 
 from kiln.api.constants import GiteeMode, Provider
-from kiln.webhooks.decisions import CacheView, Delivery
+from kiln.webhooks.decisions import CacheView, Delivery, secret_source
 from kiln.webhooks.gitee import TIMESTAMP_HEADER, TIMESTAMP_TOLERANCE, TOKEN_HEADER
 from kiln.webhooks.headers import Headers
 
@@ -23,18 +23,18 @@ MAX_REMEMBERED = 100_000
 
 
 def replay_key(delivery: Delivery, view: CacheView) -> str | None:
-    """The (Repository, timestamp, token) a Gitee signature-mode delivery uses; None for others."""
+    """The (webhook Secret, timestamp, token) a Gitee signature-mode delivery uses; None for others.
+    Keyed by the Secret: a pair is valid only with the secret it was made with."""
     if delivery.provider != Provider.GITEE:
         return None
-    namespace = view.tenant_namespace(delivery.tenant)
-    repo = view.repository(namespace, delivery.repository) if namespace else None
-    if repo is None or repo.gitee_mode is not GiteeMode.SIGNATURE:
+    source = secret_source(delivery, view)
+    if source is None or source.gitee_mode is not GiteeMode.SIGNATURE:
         return None
     headers = Headers.of(delivery.headers)
     timestamp, token = headers.value(TIMESTAMP_HEADER), headers.value(TOKEN_HEADER)
     if not timestamp or not token:
         return None  # the decision refuses it
-    return f"{namespace}/{repo.name}\0{timestamp}\0{token}"
+    return f"{source.namespace}/{source.name}\0{timestamp}\0{token}"
 
 
 class ReplayGuard:

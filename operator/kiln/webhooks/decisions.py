@@ -21,7 +21,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
@@ -39,9 +38,10 @@ from kiln.api.validation import format_problems, problems_of
 from kiln.rules import BuildPlan, PlannedBuild, Push, RuleFailure
 from kiln.webhooks.config import GiteeSecret, GitLabSecret, SharedSecret, WebhookSecret
 from kiln.webhooks.dispatch import dispatch, provider_spec
-from kiln.webhooks.entries import RepositoryEntry
+from kiln.webhooks.entries import OrganizationHook, RepositoryEntry, TenantEntry
 from kiln.webhooks.errors import WebhookError
 from kiln.webhooks.events import DEFAULT_MAX_REFS, JSON, ParsedDelivery, PushEvent, printable
+from kiln.webhooks.organization import NewRepository, plan_repository
 from kiln.webhooks.paths import PathFilter
 
 # A BuildRun's name is also its Job's and a label value: at most 63 characters, a DNS label.
@@ -94,11 +94,12 @@ _ERROR_OUTCOMES = {
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """One request to `/hooks/{provider}/{tenant}/{repository}`."""
+    """One request to `/hooks/{provider}/{tenant}/{repository}`, or to `/hooks/{provider}/{tenant}`
+    (an organization hook: `repository` None)."""
 
     provider: str
     tenant: str
-    repository: str
+    repository: str | None
     headers: Mapping[str, str]
     body: bytes
 
@@ -193,11 +194,13 @@ class PlannedRun:
 @dataclass(frozen=True, slots=True)
 class CreateRuns:
     """BuildRuns to create in `namespace`; `report` (rule failures, skipped rules, ignored refs) goes
-    into the final reply whatever the creates answer."""
+    into the final reply whatever the creates answer. `repository`: a Repository (and its
+    BuildRules) that an organization delivery creates first (`kiln.webhooks.organization`)."""
 
     namespace: str
     runs: tuple[PlannedRun, ...]
     report: dict[str, JSON] = field(default_factory=dict)
+    repository: NewRepository | None = None
 
 
 Decision = Reply | CreateRuns
@@ -230,9 +233,15 @@ class CacheView(RulesView, Protocol):
     @property
     def ready(self) -> bool: ...
 
+    def tenant(self, tenant: str) -> TenantEntry | None: ...
+
     def tenant_namespace(self, tenant: str) -> str | None: ...
 
     def repository(self, namespace: str, name: str) -> RepositoryEntry | None: ...
+
+    def repository_names(self, namespace: str) -> frozenset[str]: ...
+
+    def repository_building(self, namespace: str, provider: str, path: str) -> RepositoryEntry | None: ...
 
     def secret_value(self, namespace: str, name: str, key: str) -> bytes | None: ...
 
@@ -252,35 +261,58 @@ def webhook_secret(
             return SharedSecret(value)
 
 
-def _resolve_secret(view: CacheView, repo: RepositoryEntry, provider: str) -> WebhookSecret | str:
-    """The Repository's verification config, or why there is none."""
-    where = f"Secret {repo.secret_name!r} (key {repo.secret_key!r})"
-    raw = view.secret_value(repo.namespace, repo.secret_name, repo.secret_key)
+@dataclass(frozen=True, slots=True)
+class SecretSource:
+    """Where a delivery's webhook secret is: a Repository's, or a tenant's organization hook's."""
+
+    owner: str  # "the Repository's", "the organization webhook's"
+    namespace: str
+    name: str
+    key: str
+    gitee_mode: GiteeMode
+
+    @classmethod
+    def of_repository(cls, repo: RepositoryEntry) -> SecretSource:
+        return cls("the Repository's", repo.namespace, repo.secret_name, repo.secret_key, repo.gitee_mode)
+
+    @classmethod
+    def of_organization(cls, namespace: str, hook: OrganizationHook) -> SecretSource:
+        return cls(
+            "the organization webhook's", namespace, hook.secret_name, hook.secret_key, hook.gitee_mode
+        )
+
+
+def _resolve_secret(view: CacheView, source: SecretSource, provider: str) -> WebhookSecret | str:
+    """The verification config, or why there is none."""
+    where = f"Secret {source.name!r} (key {source.key!r})"
+    raw = view.secret_value(source.namespace, source.name, source.key)
     if raw is None:
-        return f"the Repository's webhook secret is missing: {where} not found"
+        return f"{source.owner} webhook secret is missing: {where} not found"
     try:
         # Secrets written from files often end with a newline that no code host sends.
-        return webhook_secret(provider, raw.decode().rstrip("\r\n"), repo.gitee_mode)
+        return webhook_secret(provider, raw.decode().rstrip("\r\n"), source.gitee_mode)
     except UnicodeDecodeError:
-        return f"the Repository's webhook secret in {where} is not UTF-8 text"
+        return f"{source.owner} webhook secret in {where} is not UTF-8 text"
     except ValueError as error:
-        return f"the Repository's webhook secret in {where} is unusable: {error}"
+        return f"{source.owner} webhook secret in {where} is unusable: {error}"
 
 
-def _repository_path(url: str) -> str:
-    path = urlsplit(url).path.lower().rstrip("/")
-    return path.removesuffix(".git")
+def secret_source(delivery: Delivery, view: CacheView) -> SecretSource | None:
+    """Where the secret that verifies `delivery` is, when the cache knows (the receiver reads that
+    Secret before deciding)."""
+    tenant = view.tenant(delivery.tenant)
+    if tenant is None:
+        return None
+    if delivery.repository is None:
+        hook = tenant.organization
+        return SecretSource.of_organization(tenant.namespace, hook) if hook is not None else None
+    repo = view.repository(tenant.namespace, delivery.repository)
+    return SecretSource.of_repository(repo) if repo is not None else None
 
 
 def repository_mismatch(event: PushEvent, repo: RepositoryEntry) -> str | None:
-    """Why the push is not for the Repository's code repository, or None.
-
-    Only the `owner/name` path is compared: hosts behind proxies report other host names and
-    schemes (GitLab's http URLs), and self-hosted instances add path prefixes.
-    """
-    if not event.repository:
-        return None
-    if _repository_path(repo.url).endswith("/" + event.repository.lower().strip("/")):
+    """Why the push is not for the Repository's code repository (`RepositoryEntry.builds`), or None."""
+    if not event.repository or repo.builds(event.repository):
         return None
     where = f" ({event.clone_url})" if event.clone_url else ""
     return (
@@ -520,10 +552,12 @@ def decide(
         provider_spec(delivery.provider)
     except WebhookError as error:
         return error_reply(error)
-    namespace = view.tenant_namespace(delivery.tenant)
-    if namespace is None:
+    tenant = view.tenant(delivery.tenant)
+    if tenant is None:
         return Reply.of(404, DeliveryOutcome.NOT_FOUND, f"no Kiln Namespace {delivery.tenant!r}")
-    repo = view.repository(namespace, delivery.repository)
+    if delivery.repository is None:
+        return _decide_organization(delivery, view, tenant, now, max_refs)
+    repo = view.repository(tenant.namespace, delivery.repository)
     if repo is None:
         return Reply.of(
             404, DeliveryOutcome.NOT_FOUND, f"no Repository {delivery.repository!r} in {delivery.tenant!r}"
@@ -539,48 +573,141 @@ def decide(
             f"Repository {repo.name!r} is a {repo.provider} repository: deliver to "
             f"/hooks/{repo.provider}/{delivery.tenant}/{repo.name}",
         )
-    secret = _resolve_secret(view, repo, delivery.provider)
+    verified = _verified(delivery, view, SecretSource.of_repository(repo), now, max_refs)
+    if isinstance(verified, Reply):
+        return verified
+    parsed, known = verified
+    mismatch = repository_mismatch(parsed.events[0], repo)
+    if mismatch is not None:
+        return Reply.of(400, DeliveryOutcome.BAD_REQUEST, mismatch, **known)
+    return _build(view, tenant.namespace, delivery.tenant, repo, parsed, known)
+
+
+def _verified(
+    delivery: Delivery, view: CacheView, source: SecretSource, now: datetime, max_refs: int
+) -> tuple[ParsedDelivery, dict[str, JSON]] | Reply:
+    """The authentic delivery with pushes to build (and what every later answer names of it), or
+    the answer: a bad signature or body, a ping, a delivery of nothing to build."""
+    secret = _resolve_secret(view, source, delivery.provider)
     if isinstance(secret, str):
         return Reply.of(401, DeliveryOutcome.UNAUTHORIZED, secret)
     try:
         parsed = dispatch(delivery.provider, delivery.headers, delivery.body, secret, now, max_refs=max_refs)
     except WebhookError as error:
         return error_reply(error)
-
     # From here on the delivery is authentic: answers name its id, so logs and hosts can match them.
     known: dict[str, JSON] = {"deliveryId": parsed.delivery_id}
     if parsed.ping is not None:
         return Reply.of(200, DeliveryOutcome.PING, "ping received", ping=parsed.ping.to_json(), **known)
-    events = parsed.events
-    listed = delivery_report(parsed)
-    if not events:
+    if not parsed.events:
         reason = ignored_reason(parsed) or "nothing to build"
-        return Reply.of(200, DeliveryOutcome.IGNORED, reason, **listed, **known)
-    mismatch = repository_mismatch(events[0], repo)
-    if mismatch is not None:
-        return Reply.of(400, DeliveryOutcome.BAD_REQUEST, mismatch, **known)
+        return Reply.of(200, DeliveryOutcome.IGNORED, reason, **delivery_report(parsed), **known)
+    return parsed, known
+
+
+def _build(
+    view: RulesView,
+    namespace: str,
+    tenant: str,
+    repo: RepositoryEntry,
+    parsed: ParsedDelivery,
+    known: dict[str, JSON],
+) -> Decision:
+    """The BuildRuns the delivery's pushes start in the Repository `repo`."""
     if not repo.auto_build:
         reason = f"Repository {repo.name!r} has spec.build.autoBuild off"
         return Reply.of(200, DeliveryOutcome.AUTO_BUILD_OFF, reason, **known)
-
-    plan = plan_runs(view, namespace, delivery.tenant, repo.name, events)
-    report: dict[str, JSON] = {
-        "failures": list[JSON](plan.failures[:MAX_LISTED]),
-        "skipped": list[JSON](plan.skipped[:MAX_LISTED]),
-        **known,
-        **listed,
-    }
+    plan = plan_runs(view, namespace, tenant, repo.name, parsed.events)
+    report = _run_report(plan, parsed, known)
     note = cut_note(parsed)
     if not plan.runs:
-        reason = plan.nothing_built_reason(events)
+        reason = plan.nothing_built_reason(parsed.events)
         return Reply.of(200, DeliveryOutcome.NO_MATCH, f"{reason}; {note}" if note else reason, **report)
     if note:
         report["note"] = note
     return CreateRuns(namespace, plan.runs, report)
 
 
-def conclude(create: CreateRuns, results: Mapping[str, CreateResult]) -> Reply:
-    """The reply once the creates were tried: `results` by BuildRun name.
+def _run_report(plan: RunPlan, parsed: ParsedDelivery, known: dict[str, JSON]) -> dict[str, JSON]:
+    return {
+        "failures": list[JSON](plan.failures[:MAX_LISTED]),
+        "skipped": list[JSON](plan.skipped[:MAX_LISTED]),
+        **known,
+        **delivery_report(parsed),
+    }
+
+
+def _decide_organization(
+    delivery: Delivery, view: CacheView, tenant: TenantEntry, now: datetime, max_refs: int
+) -> Decision:
+    """A delivery of the tenant's organization hook: built by the Repository that builds the pushed
+    code repository; with none, by one created from the tenant's template when it allows that."""
+    hook = tenant.organization
+    if hook is None:
+        why = f" (its spec is invalid: {tenant.problem})" if tenant.problem else ""
+        return Reply.of(
+            404,
+            DeliveryOutcome.NOT_FOUND,
+            f"Kiln Namespace {delivery.tenant!r} has no spec.organizationWebhook{why}: deliver a "
+            f"repository's hook to /hooks/{delivery.provider}/{delivery.tenant}/<repository>",
+        )
+    if hook.provider != delivery.provider:
+        return Reply.of(
+            404,
+            DeliveryOutcome.NOT_FOUND,
+            f"the organization webhook of {delivery.tenant!r} is a {hook.provider} hook: deliver to "
+            f"/hooks/{hook.provider}/{delivery.tenant}",
+        )
+    verified = _verified(delivery, view, SecretSource.of_organization(tenant.namespace, hook), now, max_refs)
+    if isinstance(verified, Reply):
+        return verified
+    parsed, known = verified
+    path = parsed.events[0].repository
+    if not path:
+        return Reply.of(400, DeliveryOutcome.BAD_REQUEST, "the delivery names no code repository", **known)
+    repo = view.repository_building(tenant.namespace, delivery.provider, path)
+    if repo is not None:
+        if repo.problem is not None:
+            return Reply.of(
+                404,
+                DeliveryOutcome.NOT_FOUND,
+                f"Repository {repo.name!r} is invalid: {repo.problem}",
+                **known,
+            )
+        return _build(view, tenant.namespace, delivery.tenant, repo, parsed, known)
+    if not hook.auto_create:
+        reason = (
+            f"no Repository in {delivery.tenant!r} builds {delivery.provider} repository {path}, and "
+            "spec.autoCreateRepositories is false: create a Repository for it, or set autoCreateRepositories"
+        )
+        return Reply.of(200, DeliveryOutcome.IGNORED, reason, **known, **delivery_report(parsed))
+    new = plan_repository(
+        parsed.events[0],
+        tenant.namespace,
+        delivery.tenant,
+        hook.template,
+        view.repository_names(tenant.namespace),
+    )
+    if isinstance(new, str):
+        return Reply.of(200, DeliveryOutcome.IGNORED, new, **known, **delivery_report(parsed))
+    if new.auto_build:
+        plan = plan_runs(new.view, tenant.namespace, delivery.tenant, new.name, parsed.events)
+        nothing = plan.nothing_built_reason(parsed.events)
+    else:
+        plan, nothing = RunPlan(), "spec.repositoryTemplate.build.autoBuild is off"
+    report = _run_report(plan, parsed, known)
+    report["repository"] = {"name": new.name, "buildRules": [r["metadata"]["name"] for r in new.rules]}
+    notes = [note for note in (None if plan.runs else nothing, cut_note(parsed)) if note]
+    if notes:
+        report["note"] = "; ".join(notes)
+    return CreateRuns(tenant.namespace, plan.runs, report, new)
+
+
+def conclude(
+    create: CreateRuns, results: Mapping[str, CreateResult], made: CreateResult | None = None
+) -> Reply:
+    """The reply once the creates were tried: `results` by BuildRun name; `made`: how the creates of
+    `create.repository` (the Repository and its BuildRules, tried first) went.
 
     Any unavailable create answers 503 so the host redelivers: the redelivery recreates only what
     is missing (the rest answers 409). Created and existing runs are listed either way.
@@ -590,13 +717,27 @@ def conclude(create: CreateRuns, results: Mapping[str, CreateResult]) -> Reply:
     runs: list[JSON] = [
         {**run.to_json(create.namespace), "result": resolved[run.name].status.value} for run in create.runs
     ]
-    statuses = {result.status for result in resolved.values()}
-    details = "; ".join(
-        f"{name}: {result.detail}"
+    failed = {
+        name: result
         for name, result in resolved.items()
         if result.status in (CreateStatus.UNAVAILABLE, CreateStatus.REJECTED)
-    )
+    }
+    statuses = {result.status for result in resolved.values()}
     extra: dict[str, JSON] = {"buildRuns": runs, **create.report}
+    created_repository = ""
+    if create.repository is not None:
+        made = made or missing
+        extra["repository"] = {**_json_dict(create.report.get("repository")), "result": made.status.value}
+        statuses.add(made.status)
+        if made.status in (CreateStatus.UNAVAILABLE, CreateStatus.REJECTED):
+            # no BuildRun was tried: the Repository's failure is the answer
+            failed, statuses = {f"Repository {create.repository.name}": made}, {made.status}
+            extra["buildRuns"] = [
+                {**run.to_json(create.namespace), "result": "pending"} for run in create.runs
+            ]
+        elif made.status is CreateStatus.CREATED:
+            created_repository = f"Repository {create.repository.name} created from spec.repositoryTemplate; "
+    details = "; ".join(f"{name}: {result.detail}" for name, result in failed.items())
     note = create.report.get("note")
     also = f"; {note}" if isinstance(note, str) else ""  # refs the delivery could not build
     if CreateStatus.UNAVAILABLE in statuses:
@@ -608,11 +749,17 @@ def conclude(create: CreateRuns, results: Mapping[str, CreateResult]) -> Reply:
         )
     if CreateStatus.REJECTED in statuses:
         return Reply.of(
-            500, DeliveryOutcome.FAILED, f"the Kubernetes API server refused a BuildRun: {details}", **extra
+            500, DeliveryOutcome.FAILED, f"the Kubernetes API server refused an object: {details}", **extra
         )
     if CreateStatus.CREATED in statuses:
         created = sum(1 for result in resolved.values() if result.status is CreateStatus.CREATED)
-        return Reply.of(202, DeliveryOutcome.CREATED, f"{created} BuildRun(s) created{also}", **extra)
+        return Reply.of(
+            202, DeliveryOutcome.CREATED, f"{created_repository}{created} BuildRun(s) created{also}", **extra
+        )
     return Reply.of(
         200, DeliveryOutcome.DUPLICATE, f"duplicate delivery: its BuildRuns exist already{also}", **extra
     )
+
+
+def _json_dict(value: JSON | None) -> dict[str, JSON]:
+    return dict(value) if isinstance(value, dict) else {}

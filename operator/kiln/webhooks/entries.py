@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from kiln.api import BuildRule, Repository
 from kiln.api.constants import LABEL_NAMESPACE, GiteeMode, tenant_namespace
+from kiln.api.namespace import DEFAULT_ORGANIZATION_SECRET, Namespace, RepositoryTemplate
 from kiln.api.validation import checked_spec, spec_of
 from kiln.rules import Rule
 from kiln.webhooks.paths import PathFilter
@@ -39,6 +41,47 @@ class RepositoryEntry:
     secret_key: str
     gitee_mode: GiteeMode
     problem: str | None = None
+    path: str = ""  # `/owner/name` of the URL, as `url_path` gives it
+
+    def builds(self, path: str) -> bool:
+        """Whether this Repository is bound to the code repository `path` (`owner/name`, any case).
+
+        Only the end of the URL's path is compared: hosts behind proxies report other host names and
+        schemes (GitLab's http URLs), and self-hosted instances add path prefixes.
+        """
+        return self.path.endswith("/" + code_repository_path(path))
+
+
+def code_repository_path(path: str) -> str:
+    """The comparable form of a code repository's path: lowercase, no slashes around, no `.git`."""
+    return path.strip().strip("/").lower().removesuffix(".git")
+
+
+def url_path(url: str) -> str:
+    """`/owner/name` of a clone URL, comparable with `code_repository_path`."""
+    return "/" + code_repository_path(urlsplit(url).path)
+
+
+@dataclass(frozen=True, slots=True)
+class OrganizationHook:
+    """A tenant's organization webhook: where its secret is, and what it may create."""
+
+    provider: str
+    secret_name: str
+    secret_key: str
+    gitee_mode: GiteeMode
+    auto_create: bool
+    template: RepositoryTemplate
+
+
+@dataclass(frozen=True, slots=True)
+class TenantEntry:
+    """What the receiver needs of a Kiln Namespace: its Kubernetes namespace and organization hook
+    (None when it has none; `problem` says why when its spec does not validate)."""
+
+    namespace: str
+    organization: OrganizationHook | None = None
+    problem: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,14 +101,34 @@ def _deleting(obj: Object) -> bool:
     return bool((obj.get("metadata") or {}).get("deletionTimestamp"))
 
 
-def parse_tenant(obj: Object) -> str | None:
-    """The Kubernetes namespace a Kiln Namespace owns; None while it is being deleted (its namespace
-    goes with it, and BuildRuns created there now would be refused)."""
+def parse_tenant(obj: Object) -> TenantEntry | None:
+    """The Kubernetes namespace a Kiln Namespace owns and its organization hook; None while it is
+    being deleted (its namespace goes with it, and BuildRuns created there now would be refused)."""
     if _deleting(obj):
         return None
     name = key_of(obj)[1]
     configured = spec_of(obj).get("kubernetesNamespace")
-    return tenant_namespace(name, str(configured) if configured else None)
+    namespace = tenant_namespace(name, str(configured) if configured else None)
+    checked = checked_spec(Namespace, obj)
+    if isinstance(checked, str):
+        # per-Repository hooks still work (they need only the namespace); organization hooks do not
+        return TenantEntry(namespace, problem=checked)
+    spec = checked.spec
+    hook = spec.organization_webhook
+    if hook is None:
+        return TenantEntry(namespace)
+    ref = hook.secret_ref
+    return TenantEntry(
+        namespace,
+        OrganizationHook(
+            hook.provider.value,
+            ref.name if ref else DEFAULT_ORGANIZATION_SECRET,
+            ref.key if ref else DEFAULT_SECRET_KEY,
+            hook.gitee_mode,
+            spec.auto_create_repositories,
+            spec.repository_template or RepositoryTemplate(),
+        ),
+    )
 
 
 def parse_namespace(obj: Object) -> str | None:
@@ -94,6 +157,7 @@ def parse_repository(obj: Object) -> RepositoryEntry | None:
             secret_key="",
             gitee_mode=GiteeMode.SIGNATURE,
             problem=checked,
+            path=url_path(str(source.get("url", ""))),
         )
     spec = checked.spec
     ref = spec.source.webhook.secret_ref
@@ -106,6 +170,7 @@ def parse_repository(obj: Object) -> RepositoryEntry | None:
         ref.name if ref else f"{name}{DEFAULT_SECRET_SUFFIX}",
         ref.key if ref else DEFAULT_SECRET_KEY,
         spec.source.webhook.gitee_mode,
+        path=url_path(spec.source.url),
     )
 
 
