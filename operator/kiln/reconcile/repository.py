@@ -44,11 +44,15 @@ class RepositoryResult:
     events: tuple[tuple[str, str, str], ...]
 
 
-def hook_url(receiver_url: str | None, provider: Provider, tenant: str, repository: str) -> str | None:
-    """Where the code host delivers pushes: `<receiver URL>/hooks/<provider>/<tenant>/<repository>`."""
+def hook_url(
+    receiver_url: str | None, provider: Provider, tenant: str, repository: str | None = None
+) -> str | None:
+    """Where the code host delivers pushes: `<receiver URL>/hooks/<provider>/<tenant>/<repository>`,
+    or `<receiver URL>/hooks/<provider>/<tenant>` for the tenant's organization hook."""
     if not receiver_url:
         return None
-    return f"{receiver_url.rstrip('/')}/hooks/{provider.value}/{tenant}/{repository}"
+    url = f"{receiver_url.rstrip('/')}/hooks/{provider.value}/{tenant}"
+    return f"{url}/{repository}" if repository is not None else url
 
 
 def webhook_secret_ref(name: str, repository: Repository) -> tuple[str, str]:
@@ -69,11 +73,18 @@ def owner_reference(meta: Object) -> dict[str, Any]:
 
 
 def ensure_webhook_secret(kube: Kube, body: Object, name: str, key: str) -> tuple[str, str]:
-    """The webhook secret's value and version (`<uid>/<resourceVersion>` of its Secret, which changes
-    when the secret is rotated). An absent Secret is created with 32 random bytes, owned by the
-    Repository (deleted with it). A Secret without the key is the user's: ValueError, never overwritten."""
+    """The Repository's webhook secret and its version (see `ensure_secret`), owned by the Repository."""
     meta = body["metadata"]
-    namespace = meta["namespace"]
+    labels = {LABEL_REPOSITORY_SECRET: meta["name"]}
+    return ensure_secret(kube, meta["namespace"], name, key, owner_reference(meta), labels)
+
+
+def ensure_secret(
+    kube: Kube, namespace: str, name: str, key: str, owner: Mapping[str, Any], labels: Mapping[str, str]
+) -> tuple[str, str]:
+    """A webhook secret's value and version (`<uid>/<resourceVersion>` of its Secret, which changes
+    when the secret is rotated). An absent Secret is created with 32 random bytes, owned by `owner`
+    (deleted with it). A Secret without the key is the user's: ValueError, never overwritten."""
     found = kube.get("v1", "Secret", name, namespace)
     if found is None:
         value = secrets.token_hex(SECRET_BYTES)
@@ -83,8 +94,8 @@ def ensure_webhook_secret(kube: Kube, body: Object, name: str, key: str) -> tupl
             "metadata": {
                 "name": name,
                 "namespace": namespace,
-                "labels": {LABEL_REPOSITORY_SECRET: meta["name"]},
-                "ownerReferences": [owner_reference(meta)],
+                "labels": dict(labels),
+                "ownerReferences": [dict(owner)],
             },
             "type": "Opaque",
             "data": {key: base64.b64encode(value.encode()).decode()},

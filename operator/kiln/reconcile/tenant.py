@@ -13,9 +13,10 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from kiln.api.constants import API_VERSION, LABEL_NAMESPACE, PUSH_SECRET, REPOSITORY
-from kiln.api.namespace import NamespaceSpec
+from kiln.api.namespace import DEFAULT_ORGANIZATION_SECRET, NamespaceSpec
 from kiln.platform.kube import Kube
 from kiln.platform.settings import Settings
+from kiln.reconcile.repository import ensure_secret, hook_url
 from kiln.tenancy import manifests
 from kiln.tenancy.tenant import ReconcileResult, Tenant, result
 
@@ -63,24 +64,51 @@ def reconcile_tenant(kube: Kube, settings: Settings, tenant: Tenant) -> Reconcil
     for child in (manifests.namespace(tenant.name, spec), *children):
         kube.apply(manifests.owned(child, owner))
     secret_problem = _sync_push_secret(kube, tenant, ns, owner)
-    repositories = len(kube.list(API_VERSION, REPOSITORY.kind, namespace=ns))
+    organization, organization_problem = _sync_organization_hook(kube, settings, tenant, spec, ns, owner)
+    status = {
+        "kubernetesNamespace": ns,
+        "repositories": len(kube.list(API_VERSION, REPOSITORY.kind, namespace=ns)),
+        "organizationWebhook": organization,
+    }
     if secret_problem:
-        return result(
-            tenant,
-            False,
-            "PushSecretMissing",
-            secret_problem,
-            kubernetesNamespace=ns,
-            repositories=repositories,
-        )
+        return result(tenant, False, "PushSecretMissing", secret_problem, **status)
+    if organization_problem:
+        return result(tenant, False, "OrganizationSecretInvalid", organization_problem, **status)
     return result(
-        tenant,
-        True,
-        "Reconciled",
-        f"Kubernetes namespace {ns} and its build policies are in place",
-        kubernetesNamespace=ns,
-        repositories=repositories,
+        tenant, True, "Reconciled", f"Kubernetes namespace {ns} and its build policies are in place", **status
     )
+
+
+def _sync_organization_hook(
+    kube: Kube, settings: Settings, tenant: Tenant, spec: NamespaceSpec, ns: str, owner: Mapping[str, Any]
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The organization hook's Secret (made when absent) and the receiver's Role on it (with
+    `create` on Repositories and BuildRules when autoCreateRepositories): its status, or a problem."""
+    hook = spec.organization_webhook
+    account = settings.receiver_service_account
+    if hook is None:
+        if tenant.organization_hook_status:  # the hook was removed: so is the receiver's access
+            for kind in ("RoleBinding", "Role"):
+                kube.delete("rbac.authorization.k8s.io/v1", kind, manifests.ORGANIZATION_ACCESS_NAME, ns)
+        return None, None
+    ref = hook.secret_ref
+    name, key = (ref.name, ref.key) if ref else (DEFAULT_ORGANIZATION_SECRET, "token")
+    if account:
+        # before the secret is made: the receiver may verify the first delivery at once
+        for manifest in manifests.receiver_organization_access(
+            ns, dict(owner), name, account, spec.auto_create_repositories
+        ):
+            kube.apply(manifest)
+    status = {
+        "url": hook_url(settings.receiver_url, hook.provider, tenant.name),
+        "secretName": name,
+        "secretKey": key,
+    }
+    try:
+        ensure_secret(kube, ns, name, key, owner, manifests.tenant_labels(tenant.name))
+    except ValueError as error:
+        return status, f"spec.organizationWebhook: {error}"
+    return status, None
 
 
 def _sync_push_secret(kube: Kube, tenant: Tenant, ns: str, owner: Mapping[str, Any]) -> str | None:

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
 from kiln.api.constants import (
     API_VERSION,
+    BUILD_RULE,
     BUILDER_SERVICE_ACCOUNT,
+    GROUP,
     LABEL_NAMESPACE,
     NAMESPACE,
     PUSH_SECRET,
+    REPOSITORY,
     tenant_namespace,
 )
 from kiln.api.namespace import NamespaceSpec
@@ -288,15 +291,46 @@ def receiver_secret_access(
 
     Owned by the Repository, so both go with it; a changed secretRef is a changed resourceName.
     """
+    return _receiver_access(ns, receiver_access_name(repository), owner, secret_name, service_account)
+
+
+# The tenant's organization hook: a name no Repository's Role (`kiln-receiver-<repository>`) can have.
+ORGANIZATION_ACCESS_NAME = "kiln-organization-receiver"
+# What the receiver creates for an organization push when the tenant allows it (autoCreateRepositories).
+AUTO_CREATE_RULE: Manifest = {
+    "apiGroups": [GROUP],
+    "resources": [REPOSITORY.plural, BUILD_RULE.plural],
+    "verbs": ["create"],
+}
+
+
+def receiver_organization_access(
+    ns: str, owner: Manifest, secret_name: str, service_account: str, auto_create: bool
+) -> list[Manifest]:
+    """The receiver's Role in a tenant namespace for its organization hook: `get` on the hook's
+    Secret and, only when the tenant has autoCreateRepositories, `create` on Repositories and
+    BuildRules. Owned by the tenant; removed by the operator when the hook goes."""
+    extra = [AUTO_CREATE_RULE] if auto_create else []
+    return _receiver_access(ns, ORGANIZATION_ACCESS_NAME, owner, secret_name, service_account, extra)
+
+
+def _receiver_access(
+    ns: str,
+    name: str,
+    owner: Manifest,
+    secret_name: str,
+    service_account: str,
+    extra_rules: Sequence[Manifest] = (),
+) -> list[Manifest]:
     account_namespace, _, account = service_account.partition("/")
-    name = receiver_access_name(repository)
     metadata = {"name": name, "namespace": ns, "labels": dict(MANAGED_BY), "ownerReferences": [owner]}
     role = {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
         "metadata": metadata,
         "rules": [
-            {"apiGroups": [""], "resources": ["secrets"], "resourceNames": [secret_name], "verbs": ["get"]}
+            {"apiGroups": [""], "resources": ["secrets"], "resourceNames": [secret_name], "verbs": ["get"]},
+            *extra_rules,
         ],
     }
     binding = {

@@ -59,6 +59,8 @@ class Tenant:
     kubernetes_namespace: str | None = None
     push_secret: tuple[str, str] | None = None
     desired: Mapping[ChildKey, Manifest] = field(default_factory=dict)
+    # status.organizationWebhook was written: the receiver's Role for it may exist
+    organization_hook_status: bool = False
 
     @classmethod
     def of(cls, body: Mapping[str, Any], defaults: TenantDefaults, operator_namespace: str) -> Tenant:
@@ -70,6 +72,7 @@ class Tenant:
             "generation": meta.get("generation"),
             "conditions": tuple((body.get("status") or {}).get("conditions") or ()),
             "deleting": meta.get("deletionTimestamp") is not None,
+            "organization_hook_status": bool((body.get("status") or {}).get("organizationWebhook")),
         }
         parsed = parse_spec(name, body.get("spec") or {})
         if isinstance(parsed, str):

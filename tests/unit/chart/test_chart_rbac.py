@@ -124,13 +124,23 @@ def test_the_operator_may_apply_every_tenant_object() -> None:
         *tenancy.receiver_secret_access(
             "kiln-acme", "app", owner, "app-webhook", f"{NAMESPACE}/kiln-receiver"
         ),
+        *_organization_access(owner),
     ]
     for manifest in written:
         group, resource = _resource(manifest)
         for verb in APPLY:
             assert allows(rules, group, resource, verb), f"{manifest['kind']}: {verb}"
-    # the tenant's namespace goes with it; a withdrawn push Secret's copy is deleted
+    # the tenant's namespace goes with it; a withdrawn push Secret's copy is deleted; a removed
+    # organization hook's Role and RoleBinding are deleted
     assert allows(rules, "", "namespaces", "delete") and allows(rules, "", "secrets", "delete")
+    assert allows(rules, "rbac.authorization.k8s.io", "roles", "delete")
+    assert allows(rules, "rbac.authorization.k8s.io", "rolebindings", "delete")
+
+
+def _organization_access(owner: Manifest) -> list[Manifest]:
+    return tenancy.receiver_organization_access(
+        "kiln-acme", owner, "kiln-organization-hook", f"{NAMESPACE}/kiln-receiver", auto_create=True
+    )
 
 
 def test_the_operator_may_grant_the_receivers_role_without_escalating() -> None:
@@ -140,7 +150,8 @@ def test_the_operator_may_grant_the_receivers_role_without_escalating() -> None:
     role, _ = tenancy.receiver_secret_access(
         "kiln-acme", "app", owner, "app-webhook", f"{NAMESPACE}/kiln-receiver"
     )
-    for rule in role["rules"]:
+    organization_role, _ = _organization_access(owner)
+    for rule in [*role["rules"], *organization_role["rules"]]:
         for group in rule["apiGroups"]:
             for resource in rule["resources"]:
                 for verb in rule["verbs"]:

@@ -17,8 +17,10 @@ from kubernetes.client.exceptions import ApiException
 from kiln.receiver.app import JsonFormatter, KubeCreator, ServerThread, make_app
 from kiln.receiver.cache import ResourceCache
 from kiln.webhooks import MAX_BODY_BYTES
+from kiln.webhooks.config import SharedSecret
 from kiln.webhooks.decisions import CreateResult, CreateStatus, PlannedRun
-from tests.unit.webhooks.objects import EXPECTED_TAGS, SECRET, signed, world
+from kiln.webhooks.organization import NewRepository
+from tests.unit.webhooks.objects import EXPECTED_TAGS, ORG_SECRET, SECRET, org_world, signed, world
 
 HOOK = "/hooks/github/acme/app"
 
@@ -29,10 +31,15 @@ class FakeCreator:
     def __init__(self, status: CreateStatus = CreateStatus.CREATED) -> None:
         self.status = status
         self.created: list[PlannedRun] = []
+        self.repositories: list[str] = []
 
     async def create(self, namespace: str, runs: Sequence[PlannedRun]) -> dict[str, CreateResult]:
         self.created.extend(runs)
         return {run.name: CreateResult(self.status, "fake") for run in runs}
+
+    async def create_repository(self, namespace: str, new: NewRepository) -> CreateResult:
+        self.repositories.append(new.name)
+        return CreateResult(self.status, "fake")
 
 
 @pytest.fixture
@@ -65,6 +72,30 @@ async def test_signed_push_to_202_with_the_buildruns(
     body = await response.json()
     assert {run["rule"]: run["tags"] for run in body["buildRuns"]} == EXPECTED_TAGS
     assert [run.rule for run in creator.created] == ["changes", "pattern"]
+
+
+async def test_organization_push_to_a_created_repository_and_its_buildruns(
+    creator: FakeCreator, push: bytes
+) -> None:
+    async with TestClient(TestServer(make_app(org_world(), creator))) as http:
+        response = await http.post(
+            "/hooks/github/acme", data=push, headers=signed("github", push, SharedSecret(ORG_SECRET))
+        )
+        body = await response.json()
+    assert response.status == 202, body
+    assert creator.repositories == ["public-repo"]
+    assert [run.rule for run in creator.created] == ["public-repo-changes"]
+    assert body["repository"]["result"] == "created"
+
+
+async def test_organization_push_whose_repository_is_refused_creates_no_buildrun(push: bytes) -> None:
+    creator = FakeCreator(CreateStatus.REJECTED)
+    async with TestClient(TestServer(make_app(org_world(), creator))) as http:
+        response = await http.post(
+            "/hooks/github/acme", data=push, headers=signed("github", push, SharedSecret(ORG_SECRET))
+        )
+    assert response.status == 500
+    assert creator.repositories == ["public-repo"] and creator.created == []
 
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])

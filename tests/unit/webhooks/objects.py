@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from kiln.api.constants import LABEL_NAMESPACE
+from kiln.api.namespace import DEFAULT_ORGANIZATION_SECRET
 from kiln.receiver.cache import Kind, ResourceCache
 from kiln.webhooks import DEFAULT_MAX_REFS, GiteeSecret, GitLabSecret, SharedSecret, WebhookSecret, sign
 from kiln.webhooks.decisions import CreateRuns, Decision, Delivery, Reply, decide
@@ -240,3 +241,32 @@ def with_commit(body: bytes, commit: str) -> bytes:
     payload = json.loads(body)
     payload["after"] = payload["head_commit"]["id"] = commit
     return json.dumps(payload).encode()
+
+
+# --- organization hooks (/hooks/{provider}/{tenant}) ------------------------------------------------
+
+ORG_SECRET = "org-s3cret"
+TEMPLATE_RULES = [
+    {"name": "changes", "source": {"type": "Branch", "name": "changes"}, "tags": [{"tag": "latest"}]},
+    {"name": "main", "source": {"type": "Branch", "name": "main"}, "tags": [{"tag": "latest"}]},
+]
+
+
+def org_tenant(*, auto_create: bool = True, provider: str = "github", **template: Any) -> Manifest:
+    body = tenant()
+    body["spec"].update(
+        autoCreateRepositories=auto_create,
+        organizationWebhook={"provider": provider},
+        repositoryTemplate={
+            "credentialsSecretRef": {"name": "org-token"},
+            "buildRules": TEMPLATE_RULES,
+            **template,
+        },
+    )
+    return body
+
+
+def org_world(*extra: Manifest, tenant_body: Manifest | None = None) -> ResourceCache:
+    """The tenant with an organization hook (its default Secret holds ORG_SECRET) and no Repository."""
+    org_secret = secret(DEFAULT_ORGANIZATION_SECRET, {"token": ORG_SECRET})
+    return fed_cache(tenant_body or org_tenant(), kubernetes_namespace(), org_secret, *extra)

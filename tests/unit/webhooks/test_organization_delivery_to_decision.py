@@ -37,46 +37,23 @@ from tests.unit.webhooks.objects import (
     GITHUB_COMMIT,
     GITHUB_URL,
     NAMESPACE,
+    ORG_SECRET,
     REPOSITORY,
     SECRET,
+    TEMPLATE_RULES,
     TENANT,
-    Manifest,
     create_of,
     deliver,
     fed_cache,
     kubernetes_namespace,
+    org_tenant,
+    org_world,
     reply_of,
     repository,
     secret,
     signed,
     tenant,
 )
-
-ORG_SECRET = "org-s3cret"
-TEMPLATE_RULES = [
-    {"name": "changes", "source": {"type": "Branch", "name": "changes"}, "tags": [{"tag": "latest"}]},
-    {"name": "main", "source": {"type": "Branch", "name": "main"}, "tags": [{"tag": "latest"}]},
-]
-
-
-def org_tenant(*, auto_create: bool = True, provider: str = "github", **template: Any) -> Manifest:
-    body = tenant()
-    body["spec"].update(
-        autoCreateRepositories=auto_create,
-        organizationWebhook={"provider": provider},
-        repositoryTemplate={
-            "credentialsSecretRef": {"name": "org-token"},
-            "buildRules": TEMPLATE_RULES,
-            **template,
-        },
-    )
-    return body
-
-
-def org_world(*extra: Manifest, tenant_body: Manifest | None = None) -> ResourceCache:
-    """The tenant with an organization hook (its default Secret holds ORG_SECRET) and no Repository."""
-    org_secret = secret(DEFAULT_ORGANIZATION_SECRET, {"token": ORG_SECRET})
-    return fed_cache(tenant_body or org_tenant(), kubernetes_namespace(), org_secret, *extra)
 
 
 def org_deliver(
