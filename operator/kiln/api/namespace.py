@@ -116,6 +116,17 @@ class RepositoryTemplate(KilnModel):
             "repositories only."
         ),
     )
+    source_url_prefix: str | None = Field(
+        None,
+        max_length=1024,
+        pattern=r"^https://[^\s/]+(/\S*)?$",
+        description=(
+            "The created Repositories' spec.source.url is this, `/`, the code repository's path and "
+            "`.git`, e.g. `https://gitlab.example.com` (Bitbucket Server: `https://bitbucket.example.com/scm`): "
+            "for hosts behind a proxy, whose deliveries name http or internal clone URLs. Unset: the clone "
+            "URL the delivery names, which must be HTTPS."
+        ),
+    )
     build: BuildSettings = Field(default_factory=BuildSettings, description="Their build settings.")
     build_rules: list[RuleTemplate] = Field(
         default_factory=list,

@@ -13,6 +13,7 @@ from kiln.api.validation import checked_spec
 from kiln.codehosts import CodeHostError, CommitState, CommitStatus, client_for
 from kiln.platform.kube import Kube
 from kiln.platform.settings import Settings
+from kiln.reconcile import metrics
 from kiln.reconcile.repository import ClientFactory, source_client
 
 Object = Mapping[str, Any]
@@ -87,5 +88,6 @@ def report(
     try:
         client.set_commit_status(status)
     except CodeHostError as error:
+        metrics.code_host_error(source.provider.value, "commit_status", error)
         return {"state": state.value, "error": error.message}
     return {"state": state.value, "error": None}

@@ -14,6 +14,8 @@ from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import REGISTRY, Collector
 
+from kiln.codehosts import CodeHostError
+
 _DURATION_BUCKETS = (5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200)
 _QUEUE_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 
@@ -57,6 +59,18 @@ COMMIT_STATUS_FAILURES = Counter(
     "Build states that could not be reported on their commit, by code host.",
     ["provider"],
 )
+CODE_HOST_ERRORS = Counter(
+    "kiln_codehost_errors_total",
+    "Code-host API calls that failed, by code host, call (access: binding; hook: webhook registration;"
+    " commit_status; refs: resync's listing) and error (Unauthorized, NotFound, Unreachable, CodeHostError).",
+    ["provider", "call", "error"],
+)
+
+
+def code_host_error(provider: str, call: str, error: CodeHostError) -> None:
+    CODE_HOST_ERRORS.labels(provider, call, type(error).__name__).inc()
+
+
 HOOK_FAILURES = Counter(
     "kiln_webhook_registration_failures_total",
     "Times a Repository's binding or webhook registration started failing (a condition turned to an error), by code host.",

@@ -19,6 +19,7 @@ from kiln.api.validation import checked_spec
 from kiln.codehosts import CodeHost, CodeHostError, NotFound, Unauthorized, Unreachable, client_for
 from kiln.platform.kube import Kube
 from kiln.platform.settings import Settings
+from kiln.reconcile import metrics
 from kiln.tenancy.manifests import receiver_secret_access
 from kiln.tenancy.tenant import Tenant
 
@@ -209,6 +210,7 @@ def reconcile_repository(
                     ConditionType.SOURCE_BOUND, True, "Bound", f"the token may administer {source.url}"
                 )
             except CodeHostError as error:
+                metrics.code_host_error(source.provider.value, "access", error)
                 client = None
                 conditions.set(
                     ConditionType.SOURCE_BOUND,
@@ -261,6 +263,7 @@ def reconcile_repository(
                 ConditionType.WEBHOOK_REGISTERED, True, "Registered", f"hook {hook_id} delivers to {url}"
             )
         except CodeHostError as error:
+            metrics.code_host_error(source.provider.value, "hook", error)
             conditions.set(
                 ConditionType.WEBHOOK_REGISTERED,
                 False,

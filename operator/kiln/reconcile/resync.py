@@ -86,6 +86,7 @@ def resync_repository(
         current = client.refs()
     except CodeHostError as failure:
         metrics.RESYNC_RUNS.labels(provider, "error").inc()
+        metrics.code_host_error(provider, "refs", failure)
         message = f"listing the heads failed: {failure.message}"
         warned = () if old.get("error") == message else (("Warning", "ResyncFailed", message),)
         return ResyncResult({**old, **schedule, "error": message}, warned)

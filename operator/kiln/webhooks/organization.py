@@ -118,10 +118,16 @@ def plan_repository(
     name = repository_name(path, taken)
     if name is None or not _IMAGE_NAME.match(name):
         return f"no valid Repository name comes of the code repository path {event.repository!r}"
-    url = event.clone_url or ""
+    if template.source_url_prefix is not None:
+        url = f"{template.source_url_prefix.rstrip('/')}/{event.repository.strip().strip('/')}.git"
+    else:
+        url = event.clone_url or ""
     if not url.startswith("https://"):
         shown = f" ({url})" if url else ""
-        return f"the delivery names no HTTPS clone URL for {event.repository}{shown}, so no Repository can be bound to it"
+        return (
+            f"the delivery names no HTTPS clone URL for {event.repository}{shown}, so no Repository can be "
+            "bound to it: set spec.repositoryTemplate.sourceUrlPrefix"
+        )
     source: dict[str, Any] = {
         "provider": event.provider.value,
         "url": url,

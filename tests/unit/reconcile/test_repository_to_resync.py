@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from kubernetes.client.exceptions import ApiException
+from prometheus_client import REGISTRY
 
 from kiln.platform.settings import Settings
 from kiln.reconcile.resync import HEADS_KEY, baseline_name, resync_repository
@@ -63,6 +64,10 @@ class Resync:
         return self.kube.list("kiln.dev/v1alpha1", "BuildRun", NAMESPACE)
 
 
+def metric(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, {"provider": "github", **labels}) or 0.0
+
+
 def resync_env(host: tuple[HostState, str]) -> tuple[HostState, Resync]:
     state, base = host
     kube = FakeKube(secret("gh-token", token=TOKEN))
@@ -92,8 +97,19 @@ def test_pushes_no_webhook_delivered_get_resync_buildruns_once(host: tuple[HostS
     state, resync = resync_env(host)
     resync.at(BOUND)
     state.branches["main"], state.tags["v2"] = B, (C, "d" * 40)  # an annotated tag: its commit counts
+    before = [
+        metric("kiln_resync_runs_total", result="ok"),
+        metric("kiln_resync_heads_checked_total"),
+        metric("kiln_resync_buildruns_created_total"),
+    ]
     status = resync.at(resync.next_time())
     assert status is not None and (status["heads"], status["created"], status["error"]) == (3, 2, None)
+    after = [
+        metric("kiln_resync_runs_total", result="ok"),
+        metric("kiln_resync_heads_checked_total"),
+        metric("kiln_resync_buildruns_created_total"),
+    ]
+    assert [a - b for a, b in zip(after, before, strict=True)] == [1, 3, 2]
     runs = {r["spec"]["buildRule"]: r["spec"] for r in resync.runs()}
     assert {rule: (s["source"]["ref"], s["source"]["commit"], s["tags"]) for rule, s in runs.items()} == {
         "main": ("refs/heads/main", B, ["latest"]),
@@ -131,8 +147,12 @@ def test_a_host_that_fails_is_reported_once_and_tried_at_the_next_time(host: tup
     state, resync = resync_env(host)
     resync.at(BOUND)
     state.fail_next = [500, 500, 500, 500, 500, 500]
+    errors = metric("kiln_codehost_errors_total", call="refs", error="Unreachable")
+    failed_runs = metric("kiln_resync_runs_total", result="error")
     status = resync.at(resync.next_time())
     assert status is not None and status["error"].startswith("listing the heads failed")
+    assert metric("kiln_codehost_errors_total", call="refs", error="Unreachable") == errors + 1
+    assert metric("kiln_resync_runs_total", result="error") == failed_runs + 1
     assert [e[:2] for e in resync.events] == [("Warning", "ResyncFailed")]
     state.fail_next.clear()
     state.branches["main"] = B

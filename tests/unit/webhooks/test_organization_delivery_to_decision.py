@@ -13,7 +13,7 @@ import pytest
 from kiln.api import BuildRule, Repository
 from kiln.api.namespace import DEFAULT_ORGANIZATION_SECRET
 from kiln.api.validation import validate
-from kiln.receiver.cache import ResourceCache
+from kiln.receiver.cache import Kind, ResourceCache
 from kiln.webhooks.config import SharedSecret
 from kiln.webhooks.decisions import (
     CreateResult,
@@ -36,6 +36,7 @@ from tests.unit.webhooks.objects import (
     CHANGES_RULE,
     GITHUB_COMMIT,
     GITHUB_URL,
+    HOSTS,
     NAMESPACE,
     ORG_SECRET,
     REPOSITORY,
@@ -61,6 +62,16 @@ def org_deliver(
 ) -> Any:
     headers = signed(provider, body, SharedSecret(key))
     return decide(Delivery(provider, TENANT, None, headers, body), cache, now)
+
+
+URL_PREFIXES = {"gitlab": "https://example.com", "bitbucket-server": "https://bitbucket.example.com/scm"}
+# template rules that build any branch and any tag, so each host's example builds
+ANY_BRANCH_TEMPLATE = {
+    "name": "branches",
+    "source": {"type": "Branch", "pattern": ".*"},
+    "tags": [{"tag": "x"}],
+}
+ANY_TAG_TEMPLATE = {"name": "tags", "source": {"type": "Tag", "pattern": ".*"}, "tags": [{"tag": "y"}]}
 
 
 @pytest.fixture
@@ -261,3 +272,28 @@ def test_template_rules_are_validated_as_buildrules_naming_their_place() -> None
     problems = validate("Namespace", body)
     assert [p.field for p in problems] == ["spec.repositoryTemplate.buildRules[1].tags[0].tag"]
     assert "no group 'nope'" in problems[0].message
+
+
+@pytest.mark.parametrize("provider", list(HOSTS))
+def test_each_hosts_organization_push_to_a_repository_bound_to_its_clone_url(
+    shared_payload: Callable[[str], bytes], provider: str, now: datetime
+) -> None:
+    """Organization, group, workspace and project hooks send the repository's own push payload:
+    each host's shared example creates a Repository bound to the URL its Repository has in HOSTS."""
+    host = HOSTS[provider]
+    body = shared_payload(host.file)
+    tenant_body = org_tenant(provider=provider, buildRules=[ANY_BRANCH_TEMPLATE, ANY_TAG_TEMPLATE])
+    if provider == "gitee":
+        tenant_body["spec"]["organizationWebhook"]["giteeMode"] = "password"
+    if provider in URL_PREFIXES:  # their examples name http clone URLs: the prefix says the HTTPS one
+        tenant_body["spec"]["repositoryTemplate"]["sourceUrlPrefix"] = URL_PREFIXES[provider]
+    cache = org_world(tenant_body=tenant_body)
+    cache.replace(Kind.SECRET, [secret(DEFAULT_ORGANIZATION_SECRET, {"token": SECRET})])
+    headers = signed(provider, body, host.secret, event=host.event, delivery_id="d-1", now=now)
+    create = create_of(decide(Delivery(provider, TENANT, None, headers, body), cache, now))
+    assert create.repository is not None
+    repo = Repository.model_validate(create.repository.manifest)
+    assert (repo.spec.source.provider.value, repo.spec.source.url.lower()) == (provider, host.url.lower())
+    assert create.runs and {run.manifest["spec"]["repository"] for run in create.runs} == {
+        create.repository.name
+    }
