@@ -210,3 +210,10 @@ def test_unknown_and_disallowed_pools_to_admission_errors_naming_the_field(
     }
     refused = apply_refused(env, tenant, None)
     assert "spec.buildPools[1]" in refused and "unknown build pool 'moon'" in refused
+    # an organization hook's template may pick only a pool its tenant allows
+    tenant["spec"] = {
+        "registry": {"server": registry.pod_address},
+        "repositoryTemplate": {"build": {"pool": POOL}},
+    }
+    refused = apply_refused(env, tenant, None)
+    assert "spec.repositoryTemplate.build.pool" in refused and "not allowed by Kiln Namespace" in refused

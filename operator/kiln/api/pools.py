@@ -42,3 +42,14 @@ def repository_pool_problems(
             )
         ]
     return []
+
+
+def template_pool_problems(
+    pool: str | None, known: Collection[str], allowed: Collection[str], tenant: str
+) -> list[Problem]:
+    """A Namespace's spec.repositoryTemplate.build.pool: what the Repositories it creates would be
+    refused for (`repository_pool_problems`), refused on the Namespace instead."""
+    return [
+        Problem(f"spec.repositoryTemplate.{p.field.removeprefix('spec.')}", p.message)
+        for p in repository_pool_problems(pool, known, allowed, tenant)
+    ]

@@ -3,7 +3,7 @@ no CEL), plus "Repositories, BuildRules and BuildRuns live only in a tenant's na
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import kopf
@@ -23,7 +23,7 @@ from kiln.api.constants import (
     VERSION,
     KindInfo,
 )
-from kiln.api.pools import repository_pool_problems, tenant_pool_problems
+from kiln.api.pools import repository_pool_problems, template_pool_problems, tenant_pool_problems
 from kiln.api.triggers import trigger_problems
 from kiln.api.validation import checked_spec, format_problems, user_written, validate, validate_update
 from kiln.controllers.runtime import Runtime
@@ -95,10 +95,13 @@ def _pool_problems(
     edits (its builds are refused then, with the reason)."""
     known = memo.settings.build_pools.keys()
     if info is NAMESPACE:
-        pools = list((body.get("spec") or {}).get("buildPools") or [])
-        if old is not None and pools == list((old.get("spec") or {}).get("buildPools") or []):
+        pools, template_pool = _tenant_pools(body)
+        if old is not None and (pools, template_pool) == _tenant_pools(old):
             return []
-        return tenant_pool_problems(pools, known)
+        tenant_name = str(body.get("metadata", {}).get("name", ""))
+        return tenant_pool_problems(pools, known) + template_pool_problems(
+            template_pool, known, pools, tenant_name
+        )
     if info is not REPOSITORY:
         return []
     pool = ((body.get("spec") or {}).get("build") or {}).get("pool")
@@ -112,6 +115,14 @@ def _pool_problems(
         return []
     allowed = list((found.get("spec") or {}).get("buildPools") or [])
     return repository_pool_problems(str(pool), known, allowed, str(name))
+
+
+def _tenant_pools(body: Mapping[str, Any]) -> tuple[list[str], str | None]:
+    """A Namespace's spec.buildPools and the pool its repositoryTemplate picks."""
+    spec = body.get("spec") or {}
+    template_build = (spec.get("repositoryTemplate") or {}).get("build") or {}
+    pool = template_build.get("pool")
+    return list(spec.get("buildPools") or []), str(pool) if pool is not None else None
 
 
 def _register(info: KindInfo) -> None:

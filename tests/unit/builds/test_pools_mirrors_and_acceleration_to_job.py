@@ -7,7 +7,7 @@ import tomllib
 
 import pytest
 
-from kiln.api.pools import repository_pool_problems, tenant_pool_problems
+from kiln.api.pools import repository_pool_problems, template_pool_problems, tenant_pool_problems
 from kiln.builds import BuildConfig, Strategy, buildctl_args
 from kiln.builds.buildkit import CONFIG_FILE, accelerated_args
 from kiln.builds.config import BuildPool, Proxy
@@ -170,3 +170,7 @@ def test_pool_names_are_checked_against_the_operator_and_the_tenant() -> None:
     assert [p.field for p in problems] == ["spec.buildPools[1]", "spec.buildPools[2]"]
     (none,) = tenant_pool_problems(["x"], set())
     assert "KILN_BUILD_POOLS is empty" in none.message
+    # an organization hook's template: refused on the Namespace, not on each Repository it creates
+    (template,) = template_pool_problems("gpu", known, ["overseas"], "acme")
+    assert template.field == "spec.repositoryTemplate.build.pool" and "not allowed" in template.message
+    assert template_pool_problems("overseas", known, ["overseas"], "acme") == []
