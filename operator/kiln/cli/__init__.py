@@ -462,6 +462,9 @@ def _add_webhook(sub: Any) -> None:
     )
     inspect.add_argument("-o", "--output", choices=["text", "json"], default="text")
     inspect.set_defaults(handler=_webhook_inspect)
+    from kiln.cli import post_receive
+
+    post_receive.add_parser(webhook_sub)
 
 
 def _add_job(sub: Any) -> None:
