@@ -1,5 +1,6 @@
-# Kiln developer entry points. `make setup` installs what a fresh Debian machine lacks;
-# `make test` runs every test (it starts the local control plane itself when needed).
+# Kiln developer entry points. `make demo` sets up a fresh Debian machine and shows a push becoming
+# an image; `make setup` installs what a fresh machine lacks; `make test` runs every test (it
+# starts the local control plane itself when needed); `make down` stops everything.
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -9,7 +10,7 @@ APT_PACKAGES := etcd-server etcd-client openssl curl git docker-registry skopeo 
 	golang-go dpkg-dev rsync golang-github-modern-go-reflect2-dev \
 	containerd runc containernetworking-plugins iptables iproute2 busybox-static debootstrap python3-venv wrk buildah socat conntrack
 
-.PHONY: setup apt venv build-cluster test unit integration lint up down bench crds image
+.PHONY: setup apt venv build-cluster test unit integration lint up down demo bench crds image
 
 setup: apt venv build-cluster
 
@@ -58,7 +59,14 @@ up:
 	@echo "kubeconfig: $$(hack/control-plane.sh kubeconfig)"
 	@echo "kubectl:    $$(hack/control-plane.sh bin)/kubectl"
 
+# the local stack, the operator and the webhook receiver, a tenant, a push to main and to
+# release-v1 delivered by the git server's post-receive hook, both builds followed, the images'
+# digests read back from the registry (hack/demo.sh); again: new commits, new builds
+demo: setup
+	@hack/demo.sh run
+
 down:
+	-hack/demo.sh stop
 	-hack/gitserver.sh stop
 	-hack/node.sh stop
 	-hack/registry.sh stop

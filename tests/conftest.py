@@ -422,6 +422,11 @@ class OperatorProcess:
 @pytest.fixture(scope="session")
 def operator(crds: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     """A running `kiln operator` with its admission webhook registered in the apiserver."""
+    if _is_running("demo.sh", "kiln-operator"):
+        # two operators would fight over the admission webhook and every object
+        pytest.fail(
+            "make demo's operator is running on this cluster: `hack/demo.sh stop` (or `make down`) first"
+        )
     op = OperatorProcess(crds, tmp_path_factory.mktemp("operator"))
     op.start()
     yield op

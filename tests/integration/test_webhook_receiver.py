@@ -37,7 +37,7 @@ from kiln.platform.kube import load_api_client
 from kiln.receiver.app import CACHE, KubeCreator, ServerThread, create_app, make_app
 from kiln.receiver.secrets import RECHECK_SECONDS
 from kiln.webhooks import SharedSecret, sign
-from tests.conftest import REPO, Cluster, OperatorProcess
+from tests.conftest import REPO, Cluster, GitServer, OperatorProcess
 from tests.integration.conftest import Tenants, eventually, tenant_spec
 from tests.unit.webhooks.objects import (
     CHANGES_RULE,
@@ -370,3 +370,31 @@ def test_the_receivers_account_may_get_only_its_repositories_webhook_secrets(env
     assert not allowed("list")
     assert not allowed("watch")
     assert not allowed("list", namespace=None)
+
+
+def test_git_push_through_a_post_receive_hook_to_buildrun(
+    operator: OperatorProcess, env: Tenant, gitserver: GitServer, tmp_path: Path
+) -> None:
+    """`kiln webhook post-receive` in a bare repository of the git daemon (as `make demo` installs
+    it): a real push becomes a signed GitHub delivery, and the receiver's BuildRun."""
+    name = f"hooked-{uuid.uuid4().hex[:6]}"
+    gitserver.create(name, {"README.md": "hello\n"})  # before the hook: delivers nothing
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(SECRET + "\n")
+    hook = gitserver.root / f"{name}.git" / "hooks" / "post-receive"
+    hook.write_text(
+        "#!/bin/sh\n"
+        f"exec {REPO / '.venv' / 'bin' / 'kiln'} webhook post-receive --url http://{operator.RECEIVER}{env.hook()}"
+        f" --secret-file {secret_file} --repository baxterthehacker/public-repo"
+        " --clone-url https://github.com/baxterthehacker/public-repo.git\n"
+    )
+    hook.chmod(0o755)
+    commit = gitserver.push(name, {"Dockerfile": "FROM scratch\n"})
+    (run,) = eventually(
+        lambda: [r for r in env.buildruns() if r["spec"]["source"]["commit"] == commit],
+        what="the hook's delivery made a BuildRun",
+    )
+    assert (run["spec"]["buildRule"], run["spec"]["source"]["ref"]) == ("main", "refs/heads/main")
+    assert run["spec"]["trigger"]["type"] == "Push" and run["spec"]["source"]["changedFiles"] == [
+        "Dockerfile"
+    ]
