@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -65,7 +65,7 @@ from kiln.webhooks.decisions import (
     too_large,
 )
 from kiln.webhooks.events import DEFAULT_MAX_REFS, JSON
-from kiln.webhooks.organization import NewRepository, owned_by_repository
+from kiln.webhooks.organization import NewRepository, name_taken, owned_by_repository
 from kiln.webhooks.provider import MAX_BODY_BYTES
 
 log = logging.getLogger("kiln.webhooks")
@@ -112,6 +112,20 @@ def _retriable(status: int | None) -> bool:
     return not status or status == 429 or status >= 500
 
 
+def _call(request: Callable[[], Any]) -> tuple[CreateResult | None, Any]:
+    """(None, the API's answer), or (how it failed, None): 409 is EXISTS; no answer, 429 and 5xx
+    are UNAVAILABLE (worth a redelivery); any other refusal is REJECTED."""
+    try:
+        return None, request()
+    except ApiException as error:
+        if error.status == 409:
+            return CreateResult(CreateStatus.EXISTS), None
+        status = CreateStatus.UNAVAILABLE if _retriable(error.status) else CreateStatus.REJECTED
+        return CreateResult(status, _api_message(error)[:500]), None
+    except (urllib3.exceptions.HTTPError, OSError) as error:
+        return CreateResult(CreateStatus.UNAVAILABLE, f"{type(error).__name__}: {str(error)[:300]}"), None
+
+
 class KubeCreator:
     """Creates BuildRuns with the kubernetes client, from worker threads."""
 
@@ -131,18 +145,13 @@ class KubeCreator:
         self, namespace: str, plural: str, manifest: dict[str, Any]
     ) -> tuple[CreateResult, str | None]:
         """How the create went, and the created object's uid (None when it existed or failed)."""
-        try:
-            created = self._api.create_namespaced_custom_object(
+        failure, created = _call(
+            lambda: self._api.create_namespaced_custom_object(
                 GROUP, VERSION, namespace, plural, manifest, _request_timeout=CREATE_TIMEOUT
             )
-        except ApiException as error:
-            if error.status == 409:
-                return CreateResult(CreateStatus.EXISTS), None
-            status = CreateStatus.UNAVAILABLE if _retriable(error.status) else CreateStatus.REJECTED
-            return CreateResult(status, _api_message(error)[:500]), None
-        except (urllib3.exceptions.HTTPError, OSError) as error:
-            failure = f"{type(error).__name__}: {str(error)[:300]}"
-            return CreateResult(CreateStatus.UNAVAILABLE, failure), None
+        )
+        if failure is not None:
+            return failure, None
         meta = created.get("metadata") if isinstance(created, dict) else None
         return CreateResult(CreateStatus.CREATED), str((meta or {}).get("uid") or "")
 
@@ -150,6 +159,8 @@ class KubeCreator:
         """The Repository, then its BuildRules owned by it (only when this create made it: one that
         existed already may have had its rules changed or removed by hand since)."""
         made, uid = self._create(namespace, REPOSITORY.plural, new.manifest)
+        if made.status is CreateStatus.EXISTS:
+            return self._existing_repository(namespace, new)
         if made.status is not CreateStatus.CREATED or not uid:
             return made
         for rule in new.rules:
@@ -157,6 +168,22 @@ class KubeCreator:
             if result.status not in (CreateStatus.CREATED, CreateStatus.EXISTS):
                 return CreateResult(result.status, f"BuildRule {rule['metadata']['name']}: {result.detail}")
         return made
+
+    def _existing_repository(self, namespace: str, new: NewRepository) -> CreateResult:
+        """A Repository of the name exists (made a moment ago, the cache not told yet): fine when it
+        builds the same code repository; else another push took the name first, and building this
+        push there would build the wrong code."""
+        failure, found = _call(
+            lambda: self._api.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, REPOSITORY.plural, new.name, _request_timeout=CREATE_TIMEOUT
+            )
+        )
+        if failure is not None:
+            return failure
+        conflict = name_taken(found if isinstance(found, dict) else {}, new)
+        return (
+            CreateResult(CreateStatus.REJECTED, conflict) if conflict else CreateResult(CreateStatus.EXISTS)
+        )
 
     async def create_repository(self, namespace: str, new: NewRepository) -> CreateResult:
         loop = asyncio.get_running_loop()

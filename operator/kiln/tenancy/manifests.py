@@ -296,11 +296,12 @@ def receiver_secret_access(
 
 # The tenant's organization hook: a name no Repository's Role (`kiln-receiver-<repository>`) can have.
 ORGANIZATION_ACCESS_NAME = "kiln-organization-receiver"
-# What the receiver creates for an organization push when the tenant allows it (autoCreateRepositories).
+# What the receiver creates for an organization push when the tenant allows it (autoCreateRepositories);
+# `get`: a Repository that exists already (409) is read to see which code repository it builds.
 AUTO_CREATE_RULE: Manifest = {
     "apiGroups": [GROUP],
     "resources": [REPOSITORY.plural, BUILD_RULE.plural],
-    "verbs": ["create"],
+    "verbs": ["create", "get"],
 }
 
 

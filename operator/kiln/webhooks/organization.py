@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Set
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,7 @@ from kiln.api.namespace import RepositoryTemplate
 from kiln.api.repository import IMAGE_NAME_PATTERN, RepositorySpec
 from kiln.api.validation import format_problems, problems_of
 from kiln.rules import DEFAULT_MATCH_TIMEOUT, BuildPlan, Push, RuleIndex
-from kiln.webhooks.entries import code_repository_path
+from kiln.webhooks.entries import code_repository_path, url_path
 from kiln.webhooks.events import PushEvent
 from kiln.webhooks.paths import NO_FILTER, PathFilter
 
@@ -173,3 +173,17 @@ def owned_by_repository(manifest: dict[str, Any], name: str, uid: str) -> dict[s
     """`manifest` owned by the Repository `name` (`uid`): deleting the Repository deletes it."""
     owner = {"apiVersion": API_VERSION, "kind": REPOSITORY.kind, "name": name, "uid": uid}
     return {**manifest, "metadata": {**manifest["metadata"], "ownerReferences": [owner]}}
+
+
+def name_taken(existing: Mapping[str, Any], new: NewRepository) -> str | None:
+    """Why the Repository `existing`, found under the name `new` wanted, is not the one to build
+    `new`'s push with (it builds another code repository), or None when it is."""
+    source = (existing.get("spec") or {}).get("source") or {}
+    url = str(source.get("url", ""))
+    path = new.manifest["metadata"]["annotations"][ANNOTATION_CODE_REPOSITORY]
+    if url_path(url).endswith("/" + path):
+        return None
+    return (
+        f"Repository {new.name} exists and builds {url}, not {path}: it was created a moment ago for "
+        "another code repository; deliver again, and the Repository is created under a name of its own"
+    )

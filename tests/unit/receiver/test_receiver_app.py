@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from unittest import mock
 
 import pytest
@@ -18,7 +19,7 @@ from kiln.receiver.app import JsonFormatter, KubeCreator, ServerThread, make_app
 from kiln.receiver.cache import ResourceCache
 from kiln.webhooks import MAX_BODY_BYTES
 from kiln.webhooks.config import SharedSecret
-from kiln.webhooks.decisions import CreateResult, CreateStatus, PlannedRun
+from kiln.webhooks.decisions import CreateResult, CreateRuns, CreateStatus, Delivery, PlannedRun, decide
 from kiln.webhooks.organization import NewRepository
 from tests.unit.webhooks.objects import EXPECTED_TAGS, ORG_SECRET, SECRET, org_world, signed, world
 
@@ -327,3 +328,30 @@ async def test_a_gitee_password_is_the_same_every_time_and_no_replay(
         assert (
             await http.post("/hooks/gitee/acme/app", data=body, headers=headers)
         ).status == 202  # not refused (the API server would answer it as a duplicate)
+
+
+def test_organization_repository_created_meanwhile_for_another_code_repository_is_refused(
+    push: bytes,
+) -> None:
+    """Two pushes racing for one name (the cache not told of the first Repository yet): the second
+    finds it (409), reads it, and refuses to build its push there."""
+    decision = decide(
+        Delivery("github", "acme", None, signed("github", push, SharedSecret(ORG_SECRET)), push),
+        org_world(),
+        datetime.now(UTC),
+    )
+    assert isinstance(decision, CreateRuns) and decision.repository is not None
+    taken = ApiException(status=409, reason="Conflict")
+    other = {"spec": {"source": {"url": "https://github.com/someone-else/public-repo.git"}}}
+    same = {"spec": {"source": {"url": "https://github.com/baxterthehacker/public-repo.git"}}}
+    with (
+        ThreadPoolExecutor(1) as executor,
+        mock.patch.object(client.CustomObjectsApi, "create_namespaced_custom_object", side_effect=taken),
+        mock.patch.object(client.CustomObjectsApi, "get_namespaced_custom_object", side_effect=[other, same]),
+    ):
+        creator = KubeCreator(client.ApiClient(), executor)
+        refused = creator.create_repository_now("kiln-acme", decision.repository)
+        found = creator.create_repository_now("kiln-acme", decision.repository)
+    assert refused.status is CreateStatus.REJECTED
+    assert "exists and builds https://github.com/someone-else/public-repo.git" in refused.detail
+    assert found.status is CreateStatus.EXISTS
