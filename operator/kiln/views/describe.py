@@ -42,8 +42,9 @@ def _phase(run: Object) -> str:
     return f"{phase} ({reason})" if reason and reason != phase else phase
 
 
-def describe_buildrun(run: Object, events: Iterable[Mapping[str, Any]], now: datetime) -> list[Cell]:
-    """The lines of `kiln describe buildrun` for `run` and the Events about it."""
+def describe_buildrun(run: Object, events: Iterable[Mapping[str, Any]] | None, now: datetime) -> list[Cell]:
+    """The lines of `kiln describe buildrun` for `run` and the Events about it (None: the user may
+    not list Events)."""
     meta, spec, status = run.get("metadata") or {}, run.get("spec") or {}, run.get("status") or {}
     source = spec.get("source") or {}
     phase = status.get("phase")
@@ -130,7 +131,9 @@ def _conditions(conditions: Sequence[Mapping[str, Any]]) -> list[Cell]:
     return [Cell("Conditions:"), *_indented(Table(("TYPE", "STATUS", "REASON", "MESSAGE"), rows))]
 
 
-def _events(events: Iterable[Mapping[str, Any]], now: datetime) -> list[Cell]:
+def _events(events: Iterable[Mapping[str, Any]] | None, now: datetime) -> list[Cell]:
+    if events is None:
+        return [Cell("Events: <not shown: you may not list Events in this namespace>")]
     ordered = sorted(events, key=lambda e: as_text(_event_time(e)))
     if not ordered:
         return [Cell("Events: <none>")]
