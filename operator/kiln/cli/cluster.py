@@ -114,6 +114,8 @@ def _context(args: argparse.Namespace) -> dict[str, Any]:
     try:
         return kubeconfig_context(args.kubeconfig, args.context)
     except (ConfigException, OSError) as error:
+        if str(error).startswith("no context"):
+            raise CliError(f"{error}: `kubectl config get-contexts` lists them") from None
         raise CliError(
             f"no usable kubeconfig ({error}): pass --kubeconfig FILE, set KUBECONFIG, or write "
             "~/.kube/config (as kubectl reads it)"
@@ -131,11 +133,12 @@ def connect(args: argparse.Namespace) -> Target:
     name = context.get("name")
     where = f"context {name!r}" if name else "the in-cluster service account"
     try:
-        kube = Kube(load_api_client(args.kubeconfig, args.context))
+        api_client = load_api_client(args.kubeconfig, args.context)
     except (ConfigException, OSError) as error:
         raise CliError(
             f"cannot use {where} of the kubeconfig ({error}): pass --kubeconfig FILE or --context NAME"
         ) from None
+    kube = call(lambda: Kube(api_client), where)  # the dynamic client asks the server at once
     user = details.get("user")
     if args.tenant:
         namespace = _tenant_namespace(kube, args.tenant, where)
