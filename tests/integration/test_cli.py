@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import re
 import subprocess
 import tempfile
 import threading
@@ -55,15 +57,18 @@ class Kiln:
         self.env = env
         self.process_env = cli_env(env.gitserver)
 
-    def args(self, *args: str, namespace: bool = True) -> list[str]:
+    def args(self, *args: str, namespace: bool = True, cluster: bool = True) -> list[str]:
+        """The command line; `cluster=False`: a command that takes no cluster flags."""
+        if not cluster:
+            return [str(KILN), *args]
         where = ["-n", self.env.namespace] if namespace else []
         return [str(KILN), *args, "--kubeconfig", str(self.env.cluster.kubeconfig), *where]
 
     def __call__(
-        self, *args: str, namespace: bool = True, timeout: float = 300, **extra_env: str
+        self, *args: str, namespace: bool = True, cluster: bool = True, timeout: float = 300, **extra_env: str
     ) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
-            self.args(*args, namespace=namespace),
+            self.args(*args, namespace=namespace, cluster=cluster),
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -181,6 +186,39 @@ def test_build_follow_to_a_pushed_image_then_get_describe_and_the_archived_log(
     assert "STEP 3/4: RUN sleep 3 && echo two > /two" in archived.stdout.splitlines()
 
 
+def test_build_follow_on_a_terminal_shows_a_progress_line_and_colour(env: BuildEnv, kiln: Kiln) -> None:
+    repo = f"tty-{uuid.uuid4().hex[:6]}"
+    env.repository(repo)
+    env.rule("tty", repo)
+    env.gitserver.create(repo, {"Dockerfile": steps_dockerfile(env)})
+    primary, secondary = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            kiln.args("build", "tty", "--follow"),
+            stdin=secondary, stdout=secondary, stderr=secondary,
+            env={**kiln.process_env, "TERM": "xterm-256color", "COLUMNS": "200"},
+        )  # fmt: skip
+    finally:
+        os.close(secondary)
+    chunks: list[bytes] = []
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # EIO: the command ended and closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(primary)
+    assert proc.wait(60) == 0
+    screen = b"".join(chunks).decode(errors="replace")
+    assert ESC in screen  # colour and the redrawn progress line
+    # the progress line: while waiting for the Pod, and at the steps (parsed from the log)
+    assert re.search(r"waiting for a build Pod|tty-[0-9a-f]+: (Pending|not seen)", screen), screen
+    assert "step 3/4" in screen, screen
+    assert "STEP 3/4: RUN sleep 3 && echo two > /two" in screen
+
+
 def test_kubectl_get_buildrules_shows_the_tag_summary_not_json(env: BuildEnv) -> None:
     repo = f"tags-{uuid.uuid4().hex[:6]}"
     env.repository(repo)
@@ -217,6 +255,12 @@ def test_cancel_of_a_followed_build_stops_it_and_the_follower_exits_1(
     eventually(
         lambda: any("sleeping" in line for line in printed[1:]), timeout=240, what=f"the log in {printed}"
     )
+
+    # without -f: the Pod's log so far, and done (the build goes on)
+    so_far = kiln("logs", name)
+    assert so_far.returncode == 0, so_far
+    assert "STEP 2/2: RUN echo sleeping && sleep 600" in so_far.stdout.splitlines()
+    assert env.build_run(name)["status"]["phase"] == "Running"
 
     cancelled = kiln("cancel", name, "--wait")
     assert cancelled.returncode == 0, cancelled
@@ -303,17 +347,31 @@ def test_colour_only_when_asked_for_off_a_terminal(env: BuildEnv, kiln: Kiln) ->
     piped = kiln("get", "rules", "colour")  # asserts no escapes itself
     forced = kiln("get", "rules", "colour", FORCE_COLOR="1")
     assert ESC in forced.stdout
-    assert piped.stdout.split() == _strip_ansi(forced.stdout).split()
+    # the same table but for the colours (and the AGE column, a second older perhaps)
+    assert [line.split()[:-1] for line in piped.stdout.splitlines()] == [
+        line.split()[:-1] for line in _strip_ansi(forced.stdout).splitlines()
+    ]
 
 
 def _strip_ansi(text: str) -> str:
-    import re
-
     return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
 
+def test_kubectl_kiln_runs_the_same_command(env: BuildEnv, kiln: Kiln) -> None:
+    repo = f"plugin-{uuid.uuid4().hex[:6]}"
+    env.repository(repo)
+    path = f"{KILN.parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    done = subprocess.run(
+        [env.cluster.kubectl_path, "kiln", *kiln.args("get", "repos", repo)[1:]],
+        capture_output=True, text=True, timeout=60, check=False, env={**kiln.process_env, "PATH": path},
+    )  # fmt: skip
+    assert done.returncode == 0, done
+    header, row = done.stdout.splitlines()
+    assert header.split()[:3] == ["NAME", "PROVIDER", "URL"] and row.split()[:2] == [repo, "github"]
+
+
 def test_completion_names_the_buildruns_of_the_namespace(env: BuildEnv, kiln: Kiln) -> None:
-    script = kiln("completion", "bash", namespace=False)
+    script = kiln("completion", "bash", cluster=False)
     assert script.returncode == 0 and "complete" in script.stdout and "kubectl-kiln" in script.stdout
     repo = f"comp-{uuid.uuid4().hex[:6]}"
     env.repository(repo)
