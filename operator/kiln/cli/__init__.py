@@ -512,7 +512,7 @@ def _add_completion(sub: Any) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from kiln.cli.builds import add_build_commands
+    from kiln.cli.commands import add_build_commands
 
     parser = argparse.ArgumentParser(prog="kiln", description="Build container images from Git repositories.")
     parser.add_argument("--version", action="version", version=f"kiln {__version__}")

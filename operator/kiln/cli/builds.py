@@ -9,12 +9,13 @@ from __future__ import annotations
 import argparse
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from kiln.api.constants import API_VERSION, BUILD_RULE, BUILD_RUN, LABEL_BUILD_RULE, REPOSITORY, KindInfo
-from kiln.cli.cluster import Target, add_cluster_flags, api_errors, call, connect
+from kiln.cli.cluster import Target, api_errors, call, connect
+from kiln.cli.commands import RESOURCE_WORDS
 from kiln.cli.errors import CliError
 from kiln.cli.output import Output, Progress, as_list
 from kiln.views.describe import FINISHED
@@ -128,7 +129,7 @@ def _source_client(target: Target, source: Source) -> CodeHost | None:
     return client_for(source.provider, source.url, token, api_urls)
 
 
-def _build(args: argparse.Namespace) -> int:
+def build_command(args: argparse.Namespace) -> int:
     from kiln.api.buildrule import BuildRule
     from kiln.api.validation import format_problems, validated
     from kiln.rules import Problem
@@ -273,7 +274,7 @@ def _follow(out: Output, target: Target, name: str) -> int:
     return 0 if ok else 1
 
 
-def _logs(args: argparse.Namespace) -> int:
+def logs_command(args: argparse.Namespace) -> int:
     from kiln.reconcile.buildrun import logs
 
     out = Output()
@@ -310,7 +311,7 @@ def _no_log(run: Object, target: Target) -> str:
 # -- kiln cancel ---------------------------------------------------------------------------------------
 
 
-def _cancel(args: argparse.Namespace) -> int:
+def cancel_command(args: argparse.Namespace) -> int:
     from kiln.views import Tone
 
     out = Output()
@@ -340,9 +341,8 @@ def _cancel(args: argparse.Namespace) -> int:
 # -- kiln get / describe -------------------------------------------------------------------------------
 
 RESOURCES: dict[str, KindInfo] = {
-    **dict.fromkeys(("buildruns", "buildrun", "runs", "run"), BUILD_RUN),
-    **dict.fromkeys(("rules", "rule", "buildrules", "buildrule"), BUILD_RULE),
-    **dict.fromkeys(("repos", "repo", "repositories", "repository"), REPOSITORY),
+    word: {kind.kind: kind for kind in (BUILD_RUN, BUILD_RULE, REPOSITORY)}[name]
+    for word, name in RESOURCE_WORDS.items()
 }
 
 
@@ -350,7 +350,7 @@ def _get_one(target: Target, info: KindInfo, name: str) -> Object | None:
     return call(lambda: target.kube.get(API_VERSION, info.kind, name, target.namespace), _where(target))
 
 
-def _get(args: argparse.Namespace) -> int:
+def get_command(args: argparse.Namespace) -> int:
     from kiln.views import buildrun_table, repository_table, rule_table
 
     out = Output()
@@ -400,7 +400,7 @@ def _events(target: Target, name: str) -> list[Object] | None:
     return [e for e in events if (e.get("involvedObject") or {}).get("kind") == BUILD_RUN.kind]
 
 
-def _describe(args: argparse.Namespace) -> int:
+def describe_command(args: argparse.Namespace) -> int:
     from kiln.views import describe_buildrun
 
     words = list(args.buildrun)
@@ -416,65 +416,10 @@ def _describe(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- the parsers ---------------------------------------------------------------------------------------
-
-
-def _names(kind: KindInfo) -> Callable[..., list[str]]:
-    """A completer of object names of `kind` in the namespace the command line names so far."""
-
-    def complete(prefix: str, parsed_args: argparse.Namespace, **_: Any) -> list[str]:
-        try:
-            target = connect(parsed_args)
-            items: Iterator[Object] = iter(target.kube.list(API_VERSION, kind.kind, target.namespace))
-        except Exception:  # completion must never break the shell: no names, then
-            return []
-        names = (str((i.get("metadata") or {}).get("name", "")) for i in items)
-        return [n for n in names if n.startswith(prefix)]
-
-    return complete
-
-
-def _cluster_parser(sub: Any, name: str, help: str, handler: Callable[[argparse.Namespace], int]) -> Any:
-    parser = sub.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".")
-    add_cluster_flags(parser)
-    parser.set_defaults(handler=handler)
-    return parser
-
-
-def add_build_commands(sub: Any) -> None:
-    """`build`, `logs`, `cancel`, `get`, `describe` on the `kiln` parser's subcommands."""
-    build = _cluster_parser(sub, "build", "build a BuildRule by hand: create a Manual BuildRun", _build)
-    build.add_argument("rule", metavar="RULE", help="the BuildRule").completer = _names(BUILD_RULE)
-    build.add_argument(
-        "--ref", help="the ref to build (default and only choice: the rule's own branch or tag)"
-    )
-    build.add_argument(
-        "--commit",
-        metavar="SHA",
-        help="full commit id to build (default: the ref's head, read from the code host)",
-    )
-    build.add_argument(
-        "-f", "--follow", action="store_true", help="stream the build's log; exit 1 if the build fails"
-    )
-
-    logs = _cluster_parser(sub, "logs", "print a BuildRun's log: live while it runs, archived after", _logs)
-    logs.add_argument("buildrun", metavar="BUILDRUN").completer = _names(BUILD_RUN)
-    logs.add_argument(
-        "-f", "--follow", action="store_true", help="follow the log until the build ends; exit 1 if it fails"
-    )
-
-    cancel = _cluster_parser(sub, "cancel", "cancel a waiting or running BuildRun", _cancel)
-    cancel.add_argument("buildrun", metavar="BUILDRUN").completer = _names(BUILD_RUN)
-    cancel.add_argument("--wait", action="store_true", help="wait until the build has stopped")
-
-    get = _cluster_parser(sub, "get", "list BuildRuns, BuildRules or Repositories", _get)
-    get.add_argument("resource", metavar="buildruns|rules|repos", choices=sorted(RESOURCES))
-    get.add_argument("names", metavar="NAME", nargs="*", help="only these (default: all in the namespace)")
-    get.add_argument("--rule", help="only the BuildRuns of this BuildRule")
-    get.add_argument("-o", "--output", choices=["wide", "json", "yaml"], help="more columns, or the objects")
-
-    describe = _cluster_parser(
-        sub, "describe", "show a BuildRun: trigger, source, timing, images, conditions, Events", _describe
-    )
-    # `kiln describe NAME`, or `kiln describe buildrun NAME` as kubectl has it
-    describe.add_argument("buildrun", metavar="BUILDRUN", nargs="+").completer = _names(BUILD_RUN)
+def names(kind: str, prefix: str, parsed_args: argparse.Namespace) -> list[str]:
+    """The names of the `kind` objects in the namespace the command line names so far, that start
+    with `prefix` (shell completion)."""
+    target = connect(parsed_args)
+    items = target.kube.list(API_VERSION, kind, target.namespace)
+    found = (str((i.get("metadata") or {}).get("name", "")) for i in items)
+    return [n for n in found if n.startswith(prefix)]

@@ -10,11 +10,12 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from kiln.api.constants import API_VERSION, LABEL_NAMESPACE, NAMESPACE, tenant_namespace
 from kiln.cli.errors import CliError
-from kiln.platform.kube import Kube
+
+if TYPE_CHECKING:  # the Kubernetes client is imported when a command runs, not for `kiln --help`
+    from kiln.platform.kube import Kube
 
 T = TypeVar("T")
 
@@ -126,7 +127,7 @@ def connect(args: argparse.Namespace) -> Target:
     """The cluster and namespace the flags name (kubectl's defaults for what they leave out)."""
     from kubernetes.config import ConfigException
 
-    from kiln.platform.kube import load_api_client
+    from kiln.platform.kube import Kube, load_api_client
 
     context = _context(args)
     details = context.get("context") or {}
@@ -152,6 +153,8 @@ def _tenant_namespace(kube: Kube, tenant: str, where: str) -> str:
     Kiln Namespaces gets the default name, `kiln-<tenant>`."""
     from kubernetes.client.exceptions import ApiException
 
+    from kiln.api.constants import API_VERSION, NAMESPACE, tenant_namespace
+
     with api_errors(where):
         try:
             body = kube.get(API_VERSION, NAMESPACE.kind, tenant)
@@ -174,6 +177,8 @@ def _tenant_of(kube: Kube, namespace: str) -> str | None:
     """The tenant a Kubernetes namespace belongs to (its label), when one may read namespaces."""
     from kubernetes.client.exceptions import ApiException
     from urllib3.exceptions import HTTPError
+
+    from kiln.api.constants import LABEL_NAMESPACE
 
     try:
         found = kube.get("v1", "Namespace", namespace)
