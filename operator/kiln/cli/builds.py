@@ -251,7 +251,7 @@ def _archived(out: Output, target: Target, name: str) -> None:
 def _follow(out: Output, target: Target, name: str) -> int:
     """Stream the run's log until it ends; 0 if it succeeded, 1 if it failed or was cancelled."""
     from kiln.reconcile.buildrun import build_pod
-    from kiln.views import finished_result
+    from kiln.views import Tone, finished_result
 
     def started(run: Object) -> bool:
         return _phase(run) in FINISHED or build_pod(target.kube, target.namespace, name) is not None
@@ -268,8 +268,6 @@ def _follow(out: Output, target: Target, name: str) -> int:
     result = finished_result(run)
     assert result is not None  # _poll returned a finished run
     ok, line = result
-    from kiln.views import Tone
-
     out.note(line, Tone.GOOD if ok else Tone.BAD)
     return 0 if ok else 1
 
