@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from kiln.api.buildrule import BuildRule
-from kiln.api.buildrun import Phase
+from kiln.api.buildrun import SHORT_COMMIT_LENGTH, Phase
 from kiln.api.conditions import get_condition
 from kiln.api.constants import ConditionType
 from kiln.api.validation import checked_spec
@@ -140,7 +140,8 @@ def buildrun_table(runs: Iterable[Object], now: datetime, wide: bool = False) ->
         (
             "COMMIT",
             lambda r: Cell(
-                as_text(get(r, "status", "shortCommit")) or as_text(get(r, "spec", "source", "commit"))[:7]
+                as_text(get(r, "status", "shortCommit"))
+                or as_text(get(r, "spec", "source", "commit"))[:SHORT_COMMIT_LENGTH]
             ),
         ),
         ("PHASE", phase),
