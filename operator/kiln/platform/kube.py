@@ -28,6 +28,7 @@ CONNECTION_POOL_SIZE = 64
 # (connect, read) seconds of every call but log streams: a call the API server never answers (as
 # while etcd is down) must not hold a handler, or the build queue's namespace, forever
 REQUEST_TIMEOUT = (10.0, 60.0)
+SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
 
 def load_api_client(kubeconfig: str | None = None, context: str | None = None) -> client.ApiClient:
@@ -52,11 +53,15 @@ def load_api_client(kubeconfig: str | None = None, context: str | None = None) -
 
 def kubeconfig_context(kubeconfig: str | None = None, context: str | None = None) -> dict[str, Any]:
     """The kubeconfig context in use (`context`, else the current one), as kubeconfig files write
-    it: `{"name": ..., "context": {"cluster": ..., "user": ..., "namespace": ...}}`; `{}` in a Pod
-    (the in-cluster service account has no kubeconfig). Raises config.ConfigException."""
+    it: `{"name": ..., "context": {"cluster": ..., "user": ..., "namespace": ...}}`; in a Pod without
+    a kubeconfig, the service account's namespace alone. Raises config.ConfigException."""
     path = kubeconfig or os.environ.get("KUBECONFIG")
     if not path and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
-        return {}
+        try:
+            with open(SERVICE_ACCOUNT_NAMESPACE) as file:
+                return {"context": {"namespace": file.read().strip()}}
+        except OSError:
+            return {}
     contexts, current = config.list_kube_config_contexts(path or os.path.expanduser("~/.kube/config"))
     if context is None:
         return dict(current or {})
