@@ -9,6 +9,7 @@ it must be plain text: no ANSI escape anywhere, unless FORCE_COLOR asks for colo
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import pty
@@ -24,10 +25,13 @@ from typing import IO
 import pytest
 import yaml
 
-from tests.conftest import GitServer
+from kiln.api.constants import BUILD_RUN, GROUP, VERSION
+from kiln.receiver.app import ServerThread
+from tests.conftest import CODEHOST_API_URLS, CODEHOST_PORTS, GitServer
 from tests.integration import test_builds
 from tests.integration.conftest import buildrun_creator, eventually
 from tests.integration.test_builds import GITHUB_OWNER, BuildEnv, base_image, buildrun, create_as
+from tests.standins import HostState, github
 
 REPO = Path(__file__).resolve().parents[2]
 KILN = REPO / ".venv" / "bin" / "kiln"
@@ -36,6 +40,7 @@ ESC = "\x1b["
 env = test_builds.env
 # the harness kubeconfig's user, who creates the manual builds
 USER = "kiln-admin"
+TOKEN = "kiln-cli-token-" + "x" * 24
 
 
 def cli_env(gitserver: GitServer, **extra: str) -> dict[str, str]:
@@ -217,6 +222,184 @@ def test_build_follow_on_a_terminal_shows_a_progress_line_and_colour(env: BuildE
     assert re.search(r"waiting for a build Pod|tty-[0-9a-f]+: (Pending|not seen)", screen), screen
     assert "step 3/4" in screen, screen
     assert "STEP 3/4: RUN sleep 3 && echo two > /two" in screen
+
+
+def test_build_reads_the_head_through_the_code_host_with_the_repositorys_token(
+    env: BuildEnv, kiln: Kiln
+) -> None:
+    """One who may read the Repository's token Secret gets the head from the host's API (the GitHub
+    stand-in, at KILN_CODEHOST_API_URLS as the operator's): the git daemon has no such repository,
+    so git could not have answered."""
+    repo = f"api-{uuid.uuid4().hex[:6]}"
+    head = "a" * 40
+    state = HostState(token=TOKEN, repository=f"kiln-e2e/{repo}", branches={"main": head, "dev": "b" * 40})
+    with ServerThread(github.make_app(state), port=CODEHOST_PORTS["github.com"]):
+        env.apply(
+            {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": f"{repo}-token"}, "stringData": {"token": TOKEN}},
+            {
+                "apiVersion": "kiln.dev/v1alpha1",
+                "kind": "Repository",
+                "metadata": {"name": repo},
+                "spec": {
+                    "source": {
+                        "provider": "github", "url": f"{GITHUB_OWNER}{repo}.git",
+                        "credentialsSecretRef": {"name": f"{repo}-token", "key": "token"},
+                        "webhook": {"autoRegister": False},
+                    },
+                },
+            },
+        )  # fmt: skip
+        env.rule("from-api", repo)
+        built = kiln(
+            "build", "from-api", KILN_CODEHOST_API_URLS=f"github.com={CODEHOST_API_URLS['github.com']}"
+        )
+    assert built.returncode == 0, built
+    (name,) = built.stdout.splitlines()
+    assert env.build_run(name)["spec"]["source"]["commit"] == head
+    assert any(f"/repos/kiln-e2e/{repo}/branches" in path for _, path in state.requests), state.requests
+    # (it cannot clone: the run fails, and is cancelled here so that it does not linger)
+    env.custom.delete_namespaced_custom_object(GROUP, VERSION, env.namespace, BUILD_RUN.plural, name)
+
+
+def developer_kubeconfig(env: BuildEnv, user: str, directory: Path) -> Path:
+    """A kubeconfig of `user`, a tenant's developer: a client certificate the cluster signed through
+    a CertificateSigningRequest the admin approved, the context's namespace the tenant's."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, user)]))
+        .sign(key, hashes.SHA256())
+    )
+    name = f"{user}-{uuid.uuid4().hex[:6]}"
+    request = {
+        "apiVersion": "certificates.k8s.io/v1",
+        "kind": "CertificateSigningRequest",
+        "metadata": {"name": name},
+        "spec": {
+            "request": base64.b64encode(csr.public_bytes(serialization.Encoding.PEM)).decode(),
+            "signerName": "kubernetes.io/kube-apiserver-client",
+            "usages": ["client auth"],
+        },
+    }
+    env.cluster.kubectl("create", "-f", "-", input=json.dumps(request))
+    try:
+        env.cluster.kubectl("certificate", "approve", name)
+        certificate = eventually(
+            lambda: env.cluster.kubectl("get", "csr", name, "-o", "jsonpath={.status.certificate}").stdout,
+            what="the signed certificate",
+        )
+    finally:
+        env.cluster.kubectl("delete", "csr", name)
+    admin = yaml.safe_load(env.cluster.kubeconfig.read_text())
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": admin["clusters"],
+        "users": [
+            {
+                "name": user,
+                "user": {
+                    "client-certificate-data": certificate,
+                    "client-key-data": base64.b64encode(key_pem).decode(),
+                },
+            }
+        ],
+        "contexts": [
+            {
+                "name": "dev",
+                "context": {
+                    "cluster": admin["clusters"][0]["name"],
+                    "user": user,
+                    "namespace": env.namespace,
+                },
+            }
+        ],
+        "current-context": "dev",
+    }
+    path = directory / f"{user}.kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_a_developer_who_may_not_read_the_token_builds_the_head_their_git_reads(
+    env: BuildEnv, kiln: Kiln, tmp_path: Path
+) -> None:
+    """No access to Secrets (nor to Namespace objects): the head comes from the user's own git,
+    although the Repository has a token; the namespace is the context's."""
+    repo = f"dev-{uuid.uuid4().hex[:6]}"
+    # a build that outlasts the test: its cancel below is refused for want of access, not for its end
+    commit = env.gitserver.create(repo, {"Dockerfile": f"FROM {base_image(env)}\nRUN sleep 600\n"})
+    env.apply(
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": f"{repo}-token"}, "stringData": {"token": TOKEN}},
+        {
+            "apiVersion": "kiln.dev/v1alpha1",
+            "kind": "Repository",
+            "metadata": {"name": repo},
+            "spec": {
+                "source": {
+                    "provider": "github", "url": f"{GITHUB_OWNER}{repo}.git",
+                    "credentialsSecretRef": {"name": f"{repo}-token", "key": "token"},
+                    "webhook": {"autoRegister": False},
+                },
+            },
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": "kiln-developer"},
+            "rules": [
+                {
+                    "apiGroups": ["kiln.dev"],
+                    "resources": ["buildrules", "repositories", "buildruns"],
+                    "verbs": ["get", "list", "create"],
+                },
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "carol-develops"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "kiln-developer"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "carol"}],
+        },
+    )  # fmt: skip
+    env.rule("dev", repo)
+    config = developer_kubeconfig(env, "carol", tmp_path)
+
+    def carol(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [str(KILN), *args, "--kubeconfig", str(config)]
+        return subprocess.run(
+            command, capture_output=True, text=True, timeout=120, check=False, env=kiln.process_env
+        )
+
+    forbidden = carol(
+        "get", "repos", "--tenant", env.tenant
+    )  # she may not read Kiln Namespaces: kiln-<tenant>
+    assert forbidden.returncode == 0, forbidden
+    built = carol("build", "dev")
+    assert built.returncode == 0, built
+    (name,) = built.stdout.splitlines()
+    run = env.build_run(name)
+    assert run["spec"]["source"]["commit"] == commit
+    assert run["spec"]["trigger"] == {"type": "Manual", "sender": "carol"}
+    assert "kiln.dev/namespace" not in run["metadata"]["labels"]  # she may not read the namespace's labels
+    listed = carol("get", "buildruns", name)
+    assert listed.returncode == 0 and listed.stdout.splitlines()[1].split()[0] == name
+    cancel = carol("cancel", name)  # not granted: the answer says what to ask for
+    assert (
+        cancel.returncode == 2
+        and "forbidden: " in cancel.stderr
+        and "ask the tenant's administrator" in cancel.stderr
+    )
+    env.custom.delete_namespaced_custom_object(GROUP, VERSION, env.namespace, BUILD_RUN.plural, name)
 
 
 def test_kubectl_get_buildrules_shows_the_tag_summary_not_json(env: BuildEnv) -> None:
