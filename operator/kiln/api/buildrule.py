@@ -226,6 +226,13 @@ class BuildRuleStatus(KilnModel):
         ),
     )
     manual_build_reason: str | None = Field(None, description="Why manual builds are refused.")
+    tag_summary: str | None = Field(
+        None,
+        description=(
+            "The tag templates in one line, for `kubectl get`: each template's parts joined with `-`, the "
+            "commit id as `<commit:N>`, e.g. `${imageTag}-yyyyMMddHHmm-<commit:30>, latest`."
+        ),
+    )
     last_build_run: str | None = Field(None, description="Name of the most recently created BuildRun.")
     observed_generation: int | None = observed_generation_field()
     kopf: dict[str, Any] | None = kopf_state_field()

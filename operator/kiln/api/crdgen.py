@@ -185,7 +185,9 @@ PRINTER_COLUMNS: dict[str, list[Schema]] = {
         _column("Repository", ".spec.repository", "The Repository."),
         _column("Type", ".spec.source.type", "Branch or Tag."),
         _column("Source", ".spec.source['name','pattern']", "The branch or tag name, or the pattern."),
-        _column("Tags", ".spec.tags", "The tag templates."),
+        _column(
+            "Tags", ".status.tagSummary", "The tag templates, e.g. `${imageTag}-yyyyMMddHHmm-<commit:30>`."
+        ),
         _column("Manual", ".status.manualBuild", "Whether the rule can be built by hand."),
         _condition_column("Valid", ConditionType.VALID),
         _AGE,

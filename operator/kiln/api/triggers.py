@@ -17,6 +17,15 @@ from kiln.rules import manual_build, rule_test_report
 from kiln.rules.types import Problem
 
 
+def manual_refusal(name: str, rule: BuildRule) -> Problem | None:
+    """Why BuildRule `name` may not be built by hand, or None: what admission refuses a Manual
+    BuildRun of it for, and what `kiln build` says before it resolves any commit."""
+    decision = manual_build(rule.to_rule())
+    if decision.allowed:
+        return None
+    return Problem("spec.trigger.type", f"BuildRule {name!r} cannot be built by hand: {decision.reason}")
+
+
 def trigger_problems(
     run: BuildRun, rule: BuildRule | None, username: str | None, trusted: Set[str]
 ) -> list[Problem]:
@@ -34,14 +43,9 @@ def trigger_problems(
         ]
     if rule is None:
         return [Problem("spec.buildRule", f"BuildRule {run.spec.build_rule!r} not found")]
-    decision = manual_build(rule.to_rule())
-    if not decision.allowed:
-        return [
-            Problem(
-                "spec.trigger.type",
-                f"BuildRule {run.spec.build_rule!r} cannot be built by hand: {decision.reason}",
-            )
-        ]
+    refused = manual_refusal(run.spec.build_rule, rule)
+    if refused is not None:
+        return [refused]
     source = run.spec.source
     report = rule_test_report(
         rule.to_rule(), source.ref, source.commit, source.pushed_at or datetime.now(UTC)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kiln import __version__
+from kiln.cli.errors import CliError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -44,10 +45,6 @@ def _operator(args: argparse.Namespace) -> int:
         peering=args.peering or None,
     )
     return 0
-
-
-class CliError(Exception):
-    """A user error: printed as `kiln: error: ...`, exit status 2."""
 
 
 def _crds(args: argparse.Namespace) -> int:
@@ -497,19 +494,45 @@ def _add_admission(sub: Any) -> None:
     config.set_defaults(handler=_admission_config)
 
 
+SHELLS = ("bash", "zsh", "fish", "tcsh", "powershell")
+
+
+def _completion(args: argparse.Namespace) -> int:
+    from argcomplete.shell_integration import shellcode
+
+    # both names: `kiln ...` and `kubectl-kiln ...` (kubectl's own completion of plugins is its own)
+    sys.stdout.write(shellcode(["kiln", "kubectl-kiln"], shell=args.shell))
+    return 0
+
+
+def _add_completion(sub: Any) -> None:
+    completion = sub.add_parser(
+        "completion",
+        help="print the shell completion script, e.g. `source <(kiln completion bash)` (docs/cli.md)",
+    )
+    completion.add_argument("shell", choices=SHELLS)
+    completion.set_defaults(handler=_completion)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from kiln.cli.commands import add_build_commands
+
     parser = argparse.ArgumentParser(prog="kiln", description="Build container images from Git repositories.")
     parser.add_argument("--version", action="version", version=f"kiln {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     sub.add_parser("version", help="print the version").set_defaults(handler=_version)
-    for add in (_add_crds, _add_rule, _add_job, _add_operator, _add_admission, _add_webhook):
+    add_build_commands(sub)
+    for add in (_add_crds, _add_rule, _add_job, _add_operator, _add_admission, _add_webhook, _add_completion):
         add(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import argcomplete
+
     parser = build_parser()
+    argcomplete.autocomplete(parser)  # answers the shell's completion request and exits; else nothing
     args = parser.parse_args(argv)
     handler: Handler = args.handler
     try:

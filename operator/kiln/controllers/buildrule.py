@@ -1,4 +1,5 @@
-"""BuildRule controller: keeps `Valid`, `manualBuild` and `manualBuildReason` in status.
+"""BuildRule controller: keeps `Valid`, `manualBuild`, `manualBuildReason` and `tagSummary` (the
+Tags column of `kubectl get`) in status.
 
 Admission refuses invalid rules, but rules can predate the operator (or its webhook may have been
 off): those get `Valid=False` and a Warning Event naming the fields, never a crashed handler.

@@ -28,21 +28,47 @@ CONNECTION_POOL_SIZE = 64
 # (connect, read) seconds of every call but log streams: a call the API server never answers (as
 # while etcd is down) must not hold a handler, or the build queue's namespace, forever
 REQUEST_TIMEOUT = (10.0, 60.0)
+SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
 
-def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
-    """The given kubeconfig, else $KUBECONFIG, else the in-cluster service account, else ~/.kube/config."""
+def load_api_client(kubeconfig: str | None = None, context: str | None = None) -> client.ApiClient:
+    """The given kubeconfig, else $KUBECONFIG, else the in-cluster service account, else ~/.kube/config;
+    of a kubeconfig, `context` or its current context."""
     kubeconfig = kubeconfig or os.environ.get("KUBECONFIG")
     configuration = client.Configuration()
-    if not kubeconfig:
+    if not kubeconfig and context is None:
         try:
             config.load_incluster_config(client_configuration=configuration)
         except config.ConfigException:
             kubeconfig = os.path.expanduser("~/.kube/config")
-    if kubeconfig:
-        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    if kubeconfig or context is not None:
+        config.load_kube_config(
+            config_file=kubeconfig or os.path.expanduser("~/.kube/config"),
+            context=context,
+            client_configuration=configuration,
+        )
     configuration.connection_pool_maxsize = CONNECTION_POOL_SIZE
     return client.ApiClient(configuration)
+
+
+def kubeconfig_context(kubeconfig: str | None = None, context: str | None = None) -> dict[str, Any]:
+    """The kubeconfig context in use (`context`, else the current one), as kubeconfig files write
+    it: `{"name": ..., "context": {"cluster": ..., "user": ..., "namespace": ...}}`; in a Pod without
+    a kubeconfig, the service account's namespace alone. Raises config.ConfigException."""
+    path = kubeconfig or os.environ.get("KUBECONFIG")
+    if not path and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+        try:
+            with open(SERVICE_ACCOUNT_NAMESPACE) as file:
+                return {"context": {"namespace": file.read().strip()}}
+        except OSError:
+            return {}
+    contexts, current = config.list_kube_config_contexts(path or os.path.expanduser("~/.kube/config"))
+    if context is None:
+        return dict(current or {})
+    found = next((c for c in contexts if c.get("name") == context), None)
+    if found is None:
+        raise config.ConfigException(f"no context {context!r} in the kubeconfig")
+    return dict(found)
 
 
 class Kube:

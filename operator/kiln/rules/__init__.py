@@ -17,7 +17,7 @@ from kiln.rules.manual import ManualBuildDecision, manual_build
 from kiln.rules.matching import DEFAULT_MATCH_TIMEOUT, match_ref
 from kiln.rules.refs import MAX_TAG_LENGTH, full_ref, image_tag_problem, ref_type_named, sanitize, split_ref
 from kiln.rules.report import RuleTestReport, rule_test_report
-from kiln.rules.tags import render_tags
+from kiln.rules.tags import render_tags, tag_summary
 from kiln.rules.templates import MAX_COMMIT_ID_LENGTH, MIN_COMMIT_ID_LENGTH, UTC_PLUS_8
 from kiln.rules.types import Problem, Push, RefMatch, RefSelector, RefType, Rule, TagTemplate
 from kiln.rules.validation import MAX_TAGS, MIN_TAGS, validate_rule
@@ -59,5 +59,6 @@ __all__ = [
     "rule_test_report",
     "sanitize",
     "split_ref",
+    "tag_summary",
     "validate_rule",
 ]

@@ -65,3 +65,20 @@ def render_tags(rule: Rule, match: RefMatch, push: Push) -> list[str]:
             raise TagError(rule.name, index, f"rendered tag {tag!r} is not a valid image tag: {problem}")
         tags[tag] = None
     return list(tags)
+
+
+def tag_summary(templates: tuple[TagTemplate, ...] | list[TagTemplate]) -> str:
+    """The tag templates as one short line, e.g. `${imageTag}-yyyyMMddHHmm-<commit:30>, latest`: the
+    parts a tag is joined from, as `_render_one` joins them (for `kubectl get` and `kiln get`)."""
+    return ", ".join(
+        "-".join(
+            part
+            for part in (
+                template.tag,
+                template.build_time,
+                None if template.commit_id_length is None else f"<commit:{template.commit_id_length}>",
+            )
+            if part
+        )
+        for template in templates
+    )

@@ -336,8 +336,14 @@ def push_buildrun_name(rule: str, repository: str, ref: str, commit: str) -> str
     # surrogatepass: a header decoded with surrogateescape may hold lone surrogates; the names of
     # valid text are unchanged.
     digest = hashlib.sha256(f"{rule}\0{key}".encode("utf-8", "surrogatepass")).hexdigest()[:NAME_HASH_LENGTH]
+    return rule_run_name(rule, digest)
+
+
+def rule_run_name(rule: str, suffix: str) -> str:
+    """`<rule>-<suffix>`, the rule's name cut so that the whole is a DNS label of at most 63
+    characters (`suffix`: NAME_HASH_LENGTH lowercase hex characters)."""
     prefix = rule.replace(".", "-")[: MAX_NAME_LENGTH - NAME_HASH_LENGTH - 1].rstrip("-")
-    return f"{prefix}-{digest}" if prefix else digest
+    return f"{prefix}-{suffix}" if prefix else suffix
 
 
 def _labels(**values: str) -> dict[str, str]:
@@ -392,15 +398,19 @@ def buildrun_manifest(
             "tags": list(dict.fromkeys(tags)),  # a rule rendering one tag twice pushes it once
         }
     )
+    return buildrun_object(name, namespace, tenant, spec)
+
+
+def buildrun_object(name: str, namespace: str, tenant: str | None, spec: BuildRunSpec) -> dict[str, Any]:
+    """The BuildRun `name` of `spec`, labelled with its tenant (when known), Repository and rule."""
+    labels = {LABEL_REPOSITORY: spec.repository, LABEL_BUILD_RULE: spec.build_rule}
     return {
         "apiVersion": API_VERSION,
         "kind": BUILD_RUN.kind,
         "metadata": {
             "name": name,
             "namespace": namespace,
-            "labels": _labels(
-                **{LABEL_NAMESPACE: tenant, LABEL_REPOSITORY: repository, LABEL_BUILD_RULE: rule}
-            ),
+            "labels": _labels(**({LABEL_NAMESPACE: tenant} if tenant else {}), **labels),
         },
         "spec": spec.to_wire(),
     }

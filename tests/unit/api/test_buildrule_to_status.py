@@ -30,6 +30,7 @@ def test_pattern_rule_is_refused_for_manual_builds_with_the_reason() -> None:
     status = buildrule_status(example("buildrule-release.yaml"), None)
     assert status["manualBuild"] == "Refused"
     assert "pattern" in status["manualBuildReason"]
+    assert status["tagSummary"] == "${imageTag}-yyyyMMddHHmm-<commit:30>"
 
 
 def test_invalid_rule_gets_valid_false_naming_the_field() -> None:
@@ -39,7 +40,7 @@ def test_invalid_rule_gets_valid_false_naming_the_field() -> None:
     valid = status["conditions"][0]
     assert (valid["status"], valid["reason"]) == ("False", "InvalidRule")
     assert "spec.tags[0].tag" in valid["message"] and "version" in valid["message"]
-    assert status["manualBuild"] is None
+    assert status["manualBuild"] is None and status["tagSummary"] is None
 
 
 def test_status_field_of_the_object_is_not_validated() -> None:
