@@ -188,15 +188,10 @@ EOF
 pushed_runs() { sed -n 's#^remote: kiln:   BuildRun [^/]*/\([^ ]*\) .*#\1#p' "$DEMO"/push-*.log; }
 
 follow() {
-  local run phase failed=0
+  local run failed=0
   for run in $(pushed_runs); do
-    log "waiting for BuildRun $run"
-    for _ in $(seq 900); do
-      phase=$(kubectl -n "$NAMESPACE" get buildruns.kiln.dev "$run" -o 'jsonpath={.status.phase}')
-      case $phase in Succeeded) break ;; Failed|Cancelled) failed=1; break ;; esac
-      sleep 1
-    done
-    log "BuildRun $run: ${phase:-no phase}"
+    log "kiln logs -f $run"
+    "$KILN" logs --kubeconfig "$KUBECONFIG" --tenant "$TENANT" -f "$run" || failed=1
   done
   return $failed
 }
@@ -227,7 +222,7 @@ run() {
   bare_repository
   push_commits
   [ -n "$(pushed_runs)" ] || die "the receiver created no BuildRun (see $DEMO/push-*.log and $LOGS/kiln-receiver.log)"
-  follow || die "a build failed: kiln describe <BuildRun> -n $NAMESPACE says why"
+  follow || die "a build failed: \`kiln describe BUILDRUN --tenant $TENANT\` says why"
   images
 }
 
