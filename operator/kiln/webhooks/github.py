@@ -25,7 +25,7 @@ from kiln.webhooks.normalize import (
     ref_update_outcome,
     unhandled_event,
 )
-from kiln.webhooks.payloads import EpochSeconds, GitCommit, List, Model, Sha, load
+from kiln.webhooks.payloads import ChangedPaths, EpochSeconds, GitCommit, List, Model, Sha, load
 from kiln.webhooks.provider import JSON_MEDIA_TYPE, ProviderSpec
 from kiln.webhooks.verify import verify_hex_signature
 
@@ -66,7 +66,8 @@ class GitHubStylePush(Model):
     after: Sha
     created: bool = False
     deleted: bool = False
-    commits: List[GitCommit] = Field(default_factory=list)  # Gitee sends null for tags and new branches
+    # only their paths are read: the head commit's id, message, time and author are `head_commit`'s
+    commits: List[ChangedPaths] = Field(default_factory=list)  # Gitee sends null for tags and new branches
     head_commit: GitCommit | None = None
     repository: GitHubRepository
     sender: GitHubAccount | None = None

@@ -26,7 +26,7 @@ from kiln.webhooks.events import (
     PushEvent,
     RefOutcome,
 )
-from kiln.webhooks.payloads import GitCommit, usable_time
+from kiln.webhooks.payloads import ChangedPaths, GitCommit, usable_time
 
 _ZERO_SHA = re.compile(r"^0+$")
 _SKIP_CI = re.compile(r"\[(skip ci|ci skip)\]", re.IGNORECASE)
@@ -40,7 +40,7 @@ def is_null_sha(sha: str | None) -> bool:
     return sha is None or bool(_ZERO_SHA.match(sha))
 
 
-def changed_files(commits: Iterable[GitCommit], *, complete: bool) -> tuple[str, ...] | None:
+def changed_files(commits: Iterable[ChangedPaths], *, complete: bool) -> tuple[str, ...] | None:
     """Sorted union of added, modified and removed paths; None when the payload's list is cut short,
     since a partial list could make a path filter skip a build that should happen."""
     if not complete:
@@ -176,6 +176,9 @@ def settle_refs(delivery: ParsedDelivery, max_refs: int = DEFAULT_MAX_REFS) -> P
     """
     if max_refs < 1:
         raise ValueError("max_refs must be at least 1")
+    if len(delivery.outcomes) == 1:
+        # one ref (GitHub, GitLab, Gitee): nothing to merge or cut, and hashing a PushEvent is not free
+        return ParsedDelivery(delivery.provider, delivery.delivery_id, delivery.outcomes, (), max_refs)
     seen: set[RefOutcome] = set()
     building: dict[str, PushEvent] = {}
     outcomes: list[RefOutcome] = []
