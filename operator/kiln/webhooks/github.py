@@ -38,6 +38,7 @@ PING_EVENT = "ping"
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 # GitHub lists at most 2048 commits in a push payload; a full list may have been cut.
 MAX_LISTED_COMMITS = 2048
+_TAG_PREFIX = REF_PREFIXES[RefType.TAG]
 
 
 class GitHubRepository(Model):
@@ -96,7 +97,7 @@ class GitHubStylePush(Model):
             pushed_at=self.repository.pushed_at,
             # A tag's `after` is the tag object when the tag is annotated; `head_commit` is always
             # the commit it names (since GitHub's 2021-10-01 change). A branch's `after` is a commit.
-            commit=head.id if head and self.ref.startswith(REF_PREFIXES[RefType.TAG]) else None,
+            commit=head.id if head and self.ref.startswith(_TAG_PREFIX) else None,
         )
 
 

@@ -104,9 +104,12 @@ def multi_ref_delivery(
 
 def ref_problem(ref: str) -> str | None:
     """Why a branch or tag ref cannot become a BuildRun (git's ref-name rules, Kiln's length), or None."""
+    return _ref_problem(ref, split_ref(ref))
+
+
+def _ref_problem(ref: str, split: tuple[RefType, str] | None) -> str | None:
     if len(ref) > MAX_REF_LENGTH:
         return f"the ref is {len(ref)} characters long; a BuildRun holds refs of at most {MAX_REF_LENGTH}"
-    split = split_ref(ref)
     problem = ref_name_problem(split[1]) if split else "it is neither a branch nor a tag"
     return f"not a valid git ref name: {problem}" if problem else None
 
@@ -133,7 +136,7 @@ def ref_update_outcome(update: RefUpdate, now: datetime) -> PushEvent | Ignored:
     if update.deleted or is_null_sha(update.after):
         return ignored("ref deleted")
     commit = update.commit if update.commit and not is_null_sha(update.commit) else update.after
-    problem = ref_problem(update.ref) or commit_problem(commit)
+    problem = _ref_problem(update.ref, split) or commit_problem(commit)
     if problem is not None:
         return ignored(problem)
     message = update.head.message if update.head else None

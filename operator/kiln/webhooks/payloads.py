@@ -74,7 +74,9 @@ def _epoch(unit: float) -> Any:
     def read(value: Any) -> Any:
         # pydantic guesses seconds or milliseconds from the size; the hosts say which they send.
         # bool is an int, but True is not a time: leave it to pydantic's refusal.
-        if isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(value, (int, float)) and not isinstance(
+            value, bool
+        ):  # a tuple: no union built per call
             try:
                 return EPOCH + timedelta(seconds=value / unit)
             except (OverflowError, ValueError):
