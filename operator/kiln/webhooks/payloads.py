@@ -74,9 +74,8 @@ def _epoch(unit: float) -> Any:
     def read(value: Any) -> Any:
         # pydantic guesses seconds or milliseconds from the size; the hosts say which they send.
         # bool is an int, but True is not a time: leave it to pydantic's refusal.
-        if isinstance(value, (int, float)) and not isinstance(
-            value, bool
-        ):  # a tuple: no union built per call
+        # (int, float), not int | float: a tuple builds no union object per call
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
             try:
                 return EPOCH + timedelta(seconds=value / unit)
             except (OverflowError, ValueError):
