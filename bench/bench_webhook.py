@@ -104,11 +104,11 @@ def wait_http(url: str, seconds: float = 60) -> None:
 
 
 @contextmanager
-def process(args: list[str], ready_url: str) -> Iterator[None]:
+def process(args: list[str], ready_url: str) -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_http(ready_url)
-        yield
+        yield proc
     finally:
         proc.terminate()
         proc.wait(15)

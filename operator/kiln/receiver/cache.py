@@ -138,6 +138,7 @@ class ResourceCache:
         self, *, match_timeout: float = DEFAULT_MATCH_TIMEOUT, plan_budget: float = DEFAULT_PLAN_BUDGET
     ) -> None:
         self._lock = threading.Lock()
+        self._ready = False
         self._match_timeout = match_timeout
         self._plan_budget = plan_budget
         self._rules = _RuleStore(match_timeout)
@@ -173,8 +174,11 @@ class ResourceCache:
 
     @property
     def ready(self) -> bool:
+        if self._ready:  # a kind once listed stays so: no lock and no look at the stores per delivery
+            return True
         with self._lock:
-            return all(store.synced for store in self._stores.values())
+            self._ready = all(store.synced for store in self._stores.values())
+            return self._ready
 
     def unsynced(self) -> list[Kind]:
         """The kinds not listed yet (for the readiness message)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from prometheus_client import Counter, Histogram
 
 # Label values are bounded: the provider comes from a fixed set (anything else is `unknown`), the
@@ -39,11 +41,18 @@ WATCH_RESTARTS = Counter(
 )
 
 
+@functools.cache
+def _delivery_series(provider: str, outcome: str) -> tuple[Counter, Histogram]:
+    # labels() takes a lock and builds a key on every call; the label values are bounded (above)
+    return WEBHOOK_REQUESTS.labels(provider, outcome), WEBHOOK_LATENCY.labels(provider)
+
+
 def record_delivery(
     provider: str, outcome: str, seconds: float, *, created: int = 0, rule_failures: int = 0
 ) -> None:
-    WEBHOOK_REQUESTS.labels(provider, outcome).inc()
-    WEBHOOK_LATENCY.labels(provider).observe(seconds)
+    requests, latency = _delivery_series(provider, outcome)
+    requests.inc()
+    latency.observe(seconds)
     if created:
         WEBHOOK_BUILDRUNS.labels(provider).inc(created)
     if rule_failures:

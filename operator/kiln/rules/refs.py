@@ -15,7 +15,7 @@ _TAG_FIRST = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123
 _NOT_TAG_CHAR = re.compile(r"[^A-Za-z0-9_.-]")
 
 # What `git check-ref-format` refuses anywhere in a ref name (besides control characters).
-_GIT_FORBIDDEN = frozenset(" ~^:?*[\\")
+_GIT_FORBIDDEN = re.compile(r"[ ~^:?*\[\\]")
 # Unicode's bidirectional controls (Bidi_Control): git allows them, but they make a name display in
 # another order than it has (in logs, terminals, the code host's own pages), so Kiln refuses them.
 _BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -97,8 +97,9 @@ def ref_name_problem(name: str) -> str | None:
         unusable = next((reason for reason in map(_unusable_char, name) if reason is not None), None)
         if unusable is not None:
             return f"it contains {unusable}"
-    bad = next((c for c in name if c in _GIT_FORBIDDEN), None)
-    if bad is not None:
+    forbidden = _GIT_FORBIDDEN.search(name)  # the first one, as a loop over the characters would find
+    if forbidden is not None:
+        bad = forbidden.group()
         hint = "; to select refs by a regular expression use spec.source.pattern" if bad in "?*[^" else ""
         return f"it contains {bad!r}, which git does not allow in ref names{hint}"
     if name.startswith("-"):

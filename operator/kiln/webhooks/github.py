@@ -25,7 +25,7 @@ from kiln.webhooks.normalize import (
     ref_update_outcome,
     unhandled_event,
 )
-from kiln.webhooks.payloads import EpochSeconds, GitCommit, List, Model, Sha, load
+from kiln.webhooks.payloads import ChangedPaths, EpochSeconds, GitCommit, List, Model, Sha, load
 from kiln.webhooks.provider import JSON_MEDIA_TYPE, ProviderSpec
 from kiln.webhooks.verify import verify_hex_signature
 
@@ -38,6 +38,7 @@ PING_EVENT = "ping"
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 # GitHub lists at most 2048 commits in a push payload; a full list may have been cut.
 MAX_LISTED_COMMITS = 2048
+_TAG_PREFIX = REF_PREFIXES[RefType.TAG]
 
 
 class GitHubRepository(Model):
@@ -66,7 +67,8 @@ class GitHubStylePush(Model):
     after: Sha
     created: bool = False
     deleted: bool = False
-    commits: List[GitCommit] = Field(default_factory=list)  # Gitee sends null for tags and new branches
+    # only their paths are read: the head commit's id, message, time and author are `head_commit`'s
+    commits: List[ChangedPaths] = Field(default_factory=list)  # Gitee sends null for tags and new branches
     head_commit: GitCommit | None = None
     repository: GitHubRepository
     sender: GitHubAccount | None = None
@@ -95,7 +97,7 @@ class GitHubStylePush(Model):
             pushed_at=self.repository.pushed_at,
             # A tag's `after` is the tag object when the tag is annotated; `head_commit` is always
             # the commit it names (since GitHub's 2021-10-01 change). A branch's `after` is a commit.
-            commit=head.id if head and self.ref.startswith(REF_PREFIXES[RefType.TAG]) else None,
+            commit=head.id if head and self.ref.startswith(_TAG_PREFIX) else None,
         )
 
 

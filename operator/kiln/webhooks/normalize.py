@@ -26,7 +26,7 @@ from kiln.webhooks.events import (
     PushEvent,
     RefOutcome,
 )
-from kiln.webhooks.payloads import GitCommit, usable_time
+from kiln.webhooks.payloads import ChangedPaths, GitCommit, usable_time
 
 _ZERO_SHA = re.compile(r"^0+$")
 _SKIP_CI = re.compile(r"\[(skip ci|ci skip)\]", re.IGNORECASE)
@@ -40,7 +40,7 @@ def is_null_sha(sha: str | None) -> bool:
     return sha is None or bool(_ZERO_SHA.match(sha))
 
 
-def changed_files(commits: Iterable[GitCommit], *, complete: bool) -> tuple[str, ...] | None:
+def changed_files(commits: Iterable[ChangedPaths], *, complete: bool) -> tuple[str, ...] | None:
     """Sorted union of added, modified and removed paths; None when the payload's list is cut short,
     since a partial list could make a path filter skip a build that should happen."""
     if not complete:
@@ -104,9 +104,12 @@ def multi_ref_delivery(
 
 def ref_problem(ref: str) -> str | None:
     """Why a branch or tag ref cannot become a BuildRun (git's ref-name rules, Kiln's length), or None."""
+    return _ref_problem(ref, split_ref(ref))
+
+
+def _ref_problem(ref: str, split: tuple[RefType, str] | None) -> str | None:
     if len(ref) > MAX_REF_LENGTH:
         return f"the ref is {len(ref)} characters long; a BuildRun holds refs of at most {MAX_REF_LENGTH}"
-    split = split_ref(ref)
     problem = ref_name_problem(split[1]) if split else "it is neither a branch nor a tag"
     return f"not a valid git ref name: {problem}" if problem else None
 
@@ -133,7 +136,7 @@ def ref_update_outcome(update: RefUpdate, now: datetime) -> PushEvent | Ignored:
     if update.deleted or is_null_sha(update.after):
         return ignored("ref deleted")
     commit = update.commit if update.commit and not is_null_sha(update.commit) else update.after
-    problem = ref_problem(update.ref) or commit_problem(commit)
+    problem = _ref_problem(update.ref, split) or commit_problem(commit)
     if problem is not None:
         return ignored(problem)
     message = update.head.message if update.head else None
@@ -176,6 +179,9 @@ def settle_refs(delivery: ParsedDelivery, max_refs: int = DEFAULT_MAX_REFS) -> P
     """
     if max_refs < 1:
         raise ValueError("max_refs must be at least 1")
+    if len(delivery.outcomes) == 1:
+        # one ref (GitHub, GitLab, Gitee): nothing to merge or cut, and hashing a PushEvent is not free
+        return ParsedDelivery(delivery.provider, delivery.delivery_id, delivery.outcomes, (), max_refs)
     seen: set[RefOutcome] = set()
     building: dict[str, PushEvent] = {}
     outcomes: list[RefOutcome] = []

@@ -37,6 +37,7 @@ Sha = Annotated[str, StringConstraints(pattern=r"^(?:[0-9a-fA-F]{40}|[0-9a-fA-F]
 # BuildRun's UTC `pushedAt` and the UTC+8 build times in tags never leave the calendar.
 EARLIEST_TIME = datetime(1, 1, 2, tzinfo=UTC)
 LATEST_TIME = datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 T = TypeVar("T")
 
@@ -52,6 +53,8 @@ List = Annotated[list[T], BeforeValidator(_none_to_empty)]
 def on_the_calendar(moment: datetime) -> bool:
     """Whether `moment` (timezone-aware) can be shown in any time zone: in UTC between
     0001-01-02 and 9999-12-30."""
+    if 1 < moment.year < 9999:
+        return True  # an offset moves it less than a day: no conversion needed (every push time)
     try:
         utc = moment.astimezone(UTC)
     except (OverflowError, ValueError):
@@ -71,9 +74,10 @@ def _epoch(unit: float) -> Any:
     def read(value: Any) -> Any:
         # pydantic guesses seconds or milliseconds from the size; the hosts say which they send.
         # bool is an int, but True is not a time: leave it to pydantic's refusal.
-        if isinstance(value, int | float) and not isinstance(value, bool):
+        # (int, float), not int | float: a tuple builds no union object per call
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
             try:
-                return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=value / unit)
+                return EPOCH + timedelta(seconds=value / unit)
             except (OverflowError, ValueError):
                 return None  # beyond the calendar: no time (see the module docstring)
         return value
@@ -110,13 +114,10 @@ class GitPerson(Model):
     email: str | None = None
 
 
-class GitCommit(Model):
-    """A commit as GitHub, GitLab and Gitee list them in push payloads."""
+class ChangedPaths(Model):
+    """What Kiln reads of a listed commit that is not the head (GitHub and Gitee list the head
+    apart): the paths it touched. Validating only these keeps a push of many commits cheap."""
 
-    id: Sha
-    message: str | None = None
-    timestamp: PushTime = None
-    author: GitPerson | None = None
     added: List[str] = Field(default_factory=list)
     modified: List[str] = Field(default_factory=list)
     removed: List[str] = Field(default_factory=list)
@@ -124,3 +125,12 @@ class GitCommit(Model):
     @property
     def files(self) -> set[str]:
         return {*self.added, *self.modified, *self.removed}
+
+
+class GitCommit(ChangedPaths):
+    """A commit as GitHub, GitLab and Gitee list them in push payloads."""
+
+    id: Sha
+    message: str | None = None
+    timestamp: PushTime = None
+    author: GitPerson | None = None

@@ -270,6 +270,34 @@ def test_github_payload_with_wrong_fields_to_400(
     assert caught.value.reason.startswith("invalid payload: ")
 
 
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda d: d["commits"][0].update(modified=[7]), "commits.0.modified.0"),
+        (lambda d: d["head_commit"].update(timestamp="yesterday"), "head_commit.timestamp"),
+        (lambda d: d["head_commit"].update(id="0d1a26e6"), "head_commit.id"),
+    ],
+)
+def test_github_fields_kiln_reads_of_commits_to_400_naming_them(
+    shared_payload: Callable[[str], bytes], now: datetime, mutate: Mutation, field: str
+) -> None:
+    with pytest.raises(MalformedPayload) as caught:
+        deliver_variant(shared_payload, "github", mutate, now)
+    assert caught.value.reason.startswith(f"invalid payload: {field}: ")
+
+
+def test_github_listed_commits_are_read_for_their_paths_only(
+    shared_payload: Callable[[str], bytes], now: datetime
+) -> None:
+    # the head commit's id, message, time and author come from head_commit; the list gives paths
+    def mutate(d: dict[str, Any]) -> None:
+        d["commits"][0].update(id="not-a-sha", timestamp="yesterday", author="someone")
+
+    event = deliver_variant(shared_payload, "github", mutate, now).outcomes[0]
+    assert isinstance(event, PushEvent)
+    assert event.changed_files == ("README.md",)
+
+
 def test_gitee_malformed_body_error_hides_password(
     shared_payload: Callable[[str], bytes], now: datetime
 ) -> None:
