@@ -83,7 +83,8 @@ def test_serial_rule_to_one_build_at_a_time_in_push_order(env: BuildEnv) -> None
     repo = fresh_repository(env, "serial", runPolicy="Serial")
     names = [env.push(repo, dockerfile(env, 6))[1] for _ in range(3)]
     env.wait(names[0], ("Running",))
-    second, third = (env.build_run(n) for n in names[1:])
+    # the operator writes a run's first phase a moment after its create: wait for one, whichever
+    second, third = (env.wait(n, ("Pending", "Running", *FINISHED)) for n in names[1:])
     for run in (second, third):
         assert run["status"]["phase"] == "Pending" and reason(run) == "Queued", run["status"]
         assert not env.jobs(run["metadata"]["name"])
