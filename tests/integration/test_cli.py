@@ -20,7 +20,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pytest
 import yaml
@@ -224,6 +224,29 @@ def test_build_follow_on_a_terminal_shows_a_progress_line_and_colour(env: BuildE
     assert "STEP 3/4: RUN sleep 3 && echo two > /two" in screen
 
 
+def token_repository(repo: str) -> list[dict[str, Any]]:
+    """A GitHub Repository `repo` whose source.credentialsSecretRef holds TOKEN, and that Secret."""
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": f"{repo}-token"},
+        "stringData": {"token": TOKEN},
+    }
+    source = {
+        "provider": "github",
+        "url": f"{GITHUB_OWNER}{repo}.git",
+        "credentialsSecretRef": {"name": f"{repo}-token", "key": "token"},
+        "webhook": {"autoRegister": False},
+    }
+    repository = {
+        "apiVersion": "kiln.dev/v1alpha1",
+        "kind": "Repository",
+        "metadata": {"name": repo},
+        "spec": {"source": source},
+    }
+    return [secret, repository]
+
+
 def test_build_reads_the_head_through_the_code_host_with_the_repositorys_token(
     env: BuildEnv, kiln: Kiln
 ) -> None:
@@ -234,21 +257,7 @@ def test_build_reads_the_head_through_the_code_host_with_the_repositorys_token(
     head = "a" * 40
     state = HostState(token=TOKEN, repository=f"kiln-e2e/{repo}", branches={"main": head, "dev": "b" * 40})
     with ServerThread(github.make_app(state), port=CODEHOST_PORTS["github.com"]):
-        env.apply(
-            {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": f"{repo}-token"}, "stringData": {"token": TOKEN}},
-            {
-                "apiVersion": "kiln.dev/v1alpha1",
-                "kind": "Repository",
-                "metadata": {"name": repo},
-                "spec": {
-                    "source": {
-                        "provider": "github", "url": f"{GITHUB_OWNER}{repo}.git",
-                        "credentialsSecretRef": {"name": f"{repo}-token", "key": "token"},
-                        "webhook": {"autoRegister": False},
-                    },
-                },
-            },
-        )  # fmt: skip
+        env.apply(*token_repository(repo))
         env.rule("from-api", repo)
         built = kiln(
             "build", "from-api", KILN_CODEHOST_API_URLS=f"github.com={CODEHOST_API_URLS['github.com']}"
@@ -338,19 +347,7 @@ def test_a_developer_who_may_not_read_the_token_builds_the_head_their_git_reads(
     # a build that outlasts the test: its cancel below is refused for want of access, not for its end
     commit = env.gitserver.create(repo, {"Dockerfile": f"FROM {base_image(env)}\nRUN sleep 600\n"})
     env.apply(
-        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": f"{repo}-token"}, "stringData": {"token": TOKEN}},
-        {
-            "apiVersion": "kiln.dev/v1alpha1",
-            "kind": "Repository",
-            "metadata": {"name": repo},
-            "spec": {
-                "source": {
-                    "provider": "github", "url": f"{GITHUB_OWNER}{repo}.git",
-                    "credentialsSecretRef": {"name": f"{repo}-token", "key": "token"},
-                    "webhook": {"autoRegister": False},
-                },
-            },
-        },
+        *token_repository(repo),
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "Role",
