@@ -89,6 +89,11 @@ class OrganizationWebhook(KilnModel):
         description="Gitee only: `signature` (HMAC-SHA256) or `password` (the secret sent in clear text).",
     )
 
+    def secret(self) -> tuple[str, str]:
+        """(Secret name, key) the hook is verified with: secretRef, else the operator's Secret."""
+        ref = self.secret_ref or SecretKeySelector(name=DEFAULT_ORGANIZATION_SECRET)
+        return ref.name, ref.key
+
 
 class RuleTemplate(BuildRuleSettings):
     """A BuildRule every automatically created Repository gets: a BuildRule's spec without

@@ -13,7 +13,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from kiln.api.constants import API_VERSION, LABEL_NAMESPACE, PUSH_SECRET, REPOSITORY
-from kiln.api.namespace import DEFAULT_ORGANIZATION_SECRET, NamespaceSpec
+from kiln.api.namespace import NamespaceSpec
 from kiln.platform.kube import Kube
 from kiln.platform.settings import Settings
 from kiln.reconcile.repository import ensure_secret, hook_url
@@ -91,8 +91,7 @@ def _sync_organization_hook(
             for kind in ("RoleBinding", "Role"):
                 kube.delete("rbac.authorization.k8s.io/v1", kind, manifests.ORGANIZATION_ACCESS_NAME, ns)
         return None, None
-    ref = hook.secret_ref
-    name, key = (ref.name, ref.key) if ref else (DEFAULT_ORGANIZATION_SECRET, "token")
+    name, key = hook.secret()
     if account:
         # before the secret is made: the receiver may verify the first delivery at once
         for manifest in manifests.receiver_organization_access(

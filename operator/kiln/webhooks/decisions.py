@@ -573,9 +573,7 @@ def decide(
             404, DeliveryOutcome.NOT_FOUND, f"no Repository {delivery.repository!r} in {delivery.tenant!r}"
         )
     if repo.problem is not None:
-        return Reply.of(
-            404, DeliveryOutcome.NOT_FOUND, f"Repository {repo.name!r} is invalid: {repo.problem}"
-        )
+        return _invalid(repo)
     if repo.provider != delivery.provider:
         return Reply.of(
             404,
@@ -591,6 +589,12 @@ def decide(
     if mismatch is not None:
         return Reply.of(400, DeliveryOutcome.BAD_REQUEST, mismatch, **known)
     return _build(view, tenant.namespace, delivery.tenant, repo, parsed, known)
+
+
+def _invalid(repo: RepositoryEntry, known: dict[str, JSON] | None = None) -> Reply:
+    """The answer for a Repository whose spec does not validate: nothing can be built with it."""
+    reason = f"Repository {repo.name!r} is invalid: {repo.problem}"
+    return Reply.of(404, DeliveryOutcome.NOT_FOUND, reason, **(known or {}))
 
 
 def _verified(
@@ -679,12 +683,7 @@ def _decide_organization(
     repo = view.repository_building(tenant.namespace, delivery.provider, path)
     if repo is not None:
         if repo.problem is not None:
-            return Reply.of(
-                404,
-                DeliveryOutcome.NOT_FOUND,
-                f"Repository {repo.name!r} is invalid: {repo.problem}",
-                **known,
-            )
+            return _invalid(repo, known)
         return _build(view, tenant.namespace, delivery.tenant, repo, parsed, known)
     if not hook.auto_create:
         reason = (

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from kiln.api import BuildRule, Repository
 from kiln.api.constants import LABEL_NAMESPACE, GiteeMode, tenant_namespace
-from kiln.api.namespace import DEFAULT_ORGANIZATION_SECRET, Namespace, RepositoryTemplate
+from kiln.api.namespace import Namespace, RepositoryTemplate
 from kiln.api.validation import checked_spec, spec_of
 from kiln.rules import Rule
 from kiln.webhooks.paths import PathFilter
@@ -117,13 +117,13 @@ def parse_tenant(obj: Object) -> TenantEntry | None:
     hook = spec.organization_webhook
     if hook is None:
         return TenantEntry(namespace)
-    ref = hook.secret_ref
+    secret_name, secret_key = hook.secret()
     return TenantEntry(
         namespace,
         OrganizationHook(
             hook.provider.value,
-            ref.name if ref else DEFAULT_ORGANIZATION_SECRET,
-            ref.key if ref else DEFAULT_SECRET_KEY,
+            secret_name,
+            secret_key,
             hook.gitee_mode,
             spec.auto_create_repositories,
             spec.repository_template or RepositoryTemplate(),
