@@ -22,7 +22,7 @@ from kubernetes import client
 
 from kiln.api.admission import CONFIGURATION_NAME
 from tests.conftest import REPO, Cluster, GitServer, OperatorProcess, Registry, _hack
-from tests.integration.conftest import Tenants, eventually
+from tests.integration.conftest import Tenants, admission_answers, eventually
 from tests.integration.test_builds import GITHUB_OWNER, BuildEnv, base_image, succeeded
 
 CHART = REPO / "charts" / "kiln"
@@ -83,12 +83,18 @@ def _diagnosis(cluster: Cluster) -> str:
     lines = []
     for component in ("operator", "receiver"):
         for pod in _pods(cluster, component):
-            statuses = [(s.name, s.ready, s.state.to_dict()) for s in pod.status.container_statuses or []]
+            statuses = [
+                (s.name, s.ready, s.restart_count, s.state.to_dict())
+                for s in pod.status.container_statuses or []
+            ]
             lines.append(f"{pod.metadata.name}: {pod.status.phase} {statuses}")
             try:
                 lines.extend(_log(cluster, pod).splitlines()[-15:])
             except client.ApiException as error:
                 lines.append(f"(no log: {error.reason})")
+    for service in client.CoreV1Api(cluster.api_client).list_namespaced_endpoints(NAMESPACE).items:
+        ready = [a.ip for subset in service.subsets or [] for a in subset.addresses or []]
+        lines.append(f"Endpoints {service.metadata.name}: ready {ready}")
     return "\n".join(lines)
 
 
@@ -118,6 +124,13 @@ def release(
             )
         except helm.HelmError as error:
             pytest.fail(f"helm install failed: {error}\n{_diagnosis(cluster)}", pytrace=False)
+        # Helm waits for ready Pods; the API server reaches a webhook only once the endpoints
+        # controller and kube-proxy have seen one (seconds later on a busy node), and admission fails
+        # closed until then
+        try:
+            eventually(lambda: admission_answers(cluster) or None, timeout=60, what="admission answering")
+        except AssertionError as error:
+            pytest.fail(f"{error}\n{_diagnosis(cluster)}", pytrace=False)
         service = client.CoreV1Api(cluster.api_client).read_namespaced_service(
             f"{RELEASE}-receiver", NAMESPACE
         )
@@ -192,6 +205,13 @@ def test_install_to_ready_pods_from_the_kiln_image_with_one_operator_working(rel
         eventually(working, timeout=120, what="exactly one operator replica working")
     except AssertionError as error:
         raise AssertionError(f"{error}\n{status}\n{_diagnosis(cluster)}") from None
+    # nothing restarted meanwhile (a replica killed by its liveness probe or its memory limit)
+    restarted = [
+        pod.metadata.name
+        for pod in _pods(cluster, "operator") + _pods(cluster, "receiver")
+        if any(s.restart_count for s in pod.status.container_statuses or [])
+    ]
+    assert not restarted, _diagnosis(cluster)
     # the operator keeps its admission configuration pointing at its Service
     admission = client.AdmissionregistrationV1Api(cluster.api_client)
     webhook = admission.read_validating_webhook_configuration(CONFIGURATION_NAME).webhooks[0]

@@ -10,11 +10,12 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
+import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from kiln.api.constants import GROUP, NAMESPACE, VERSION
-from tests.conftest import Cluster, OperatorProcess
+from tests.conftest import REPO, Cluster, OperatorProcess
 
 T = TypeVar("T")
 OPERATOR_NAMESPACE = "kiln-system"
@@ -35,6 +36,15 @@ def eventually(check: Callable[[], T | None], timeout: float = 30, what: str = "
             return last
         time.sleep(0.2)
     raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
+
+
+def admission_answers(cluster: Cluster) -> bool:
+    """The API server reaches the webhook and trusts it: a BuildRule outside any tenant is refused
+    with admission's own message (a server-side dry run writes nothing)."""
+    rule = yaml.safe_load((REPO / "docs" / "examples" / "buildrule-main.yaml").read_text())
+    rule["metadata"] = {"name": f"probe-{uuid.uuid4().hex[:6]}", "namespace": "default"}
+    proc = cluster.kubectl("create", "--dry-run=server", "-f", "-", input=yaml.safe_dump(rule), check=False)
+    return proc.returncode != 0 and "belongs to no Kiln Namespace" in proc.stderr
 
 
 class Tenants:

@@ -26,7 +26,7 @@ from kiln.api.constants import BUILD_RUN, GROUP, VERSION
 from kiln.platform.kube import load_api_client
 from kiln.receiver.app import ServerThread, create_app
 from tests.conftest import ADMISSION_WEBHOOK, REPO, OperatorProcess
-from tests.integration.conftest import Tenants, buildrun_creator, eventually, tenant_spec
+from tests.integration.conftest import Tenants, admission_answers, buildrun_creator, eventually, tenant_spec
 from tests.integration.test_webhook_receiver import Tenant, deliver, wait_ready
 from tests.unit.webhooks.objects import CHANGES_RULE, repository, secret
 
@@ -176,17 +176,6 @@ def in_shape(operator: OperatorProcess, ca_bundle: str) -> bool:
     )
 
 
-def admission_answers(operator: OperatorProcess) -> bool:
-    """The API server reaches the webhook and trusts it: a BuildRule outside any tenant is refused
-    with admission's own message (a server-side dry run writes nothing)."""
-    rule = yaml.safe_load((REPO / "docs" / "examples" / "buildrule-main.yaml").read_text())
-    rule["metadata"] = {"name": f"probe-{uuid.uuid4().hex[:6]}", "namespace": "default"}
-    proc = operator.cluster.kubectl(
-        "create", "--dry-run=server", "-f", "-", input=yaml.safe_dump(rule), check=False
-    )
-    return proc.returncode != 0 and "belongs to no Kiln Namespace" in proc.stderr
-
-
 @pytest.fixture
 def ca_bundle(operator: OperatorProcess) -> Iterator[str]:
     """The operator's CA bundle; afterwards the configuration is back in shape (if a test left it
@@ -223,7 +212,7 @@ def test_a_replaced_configuration_is_brought_back_within_seconds(
         .metadata.labels
     )
     assert labels["app.kubernetes.io/instance"] == "kiln-test"
-    assert eventually(lambda: admission_answers(operator), timeout=10, what="admission answering")
+    assert eventually(lambda: admission_answers(operator.cluster), timeout=10, what="admission answering")
 
 
 def test_a_stripped_ca_bundle_is_put_back_within_seconds(operator: OperatorProcess, ca_bundle: str) -> None:
@@ -235,7 +224,7 @@ def test_a_stripped_ca_bundle_is_put_back_within_seconds(operator: OperatorProce
         "patch", "validatingwebhookconfiguration", ADMISSION_WEBHOOK, "--type=json", "-p", json.dumps(patch)
     )
     eventually(lambda: in_shape(operator, ca_bundle), timeout=10, what="the CA bundle back")
-    assert eventually(lambda: admission_answers(operator), timeout=10, what="admission answering")
+    assert eventually(lambda: admission_answers(operator.cluster), timeout=10, what="admission answering")
 
 
 def test_a_deleted_configuration_is_created_again_within_seconds(
@@ -243,7 +232,7 @@ def test_a_deleted_configuration_is_created_again_within_seconds(
 ) -> None:
     operator.cluster.kubectl("delete", "validatingwebhookconfiguration", ADMISSION_WEBHOOK)
     eventually(lambda: in_shape(operator, ca_bundle), timeout=10, what="the configuration created again")
-    assert eventually(lambda: admission_answers(operator), timeout=10, what="admission answering")
+    assert eventually(lambda: admission_answers(operator.cluster), timeout=10, what="admission answering")
 
 
 def test_an_installed_service_address_is_kept_by_an_operator_with_a_url(
