@@ -12,14 +12,22 @@ import base64
 import json
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from kubernetes import client
 
 from kiln.api.constants import BUILD_RULE, BUILD_RUN, GROUP, REPOSITORY, VERSION
+from kiln.api.namespace import NamespaceSpec
 from kiln.webhooks import SharedSecret, sign
-from kiln.webhooks.organization import LABEL_CREATED_BY
+from kiln.webhooks.dispatch import dispatch
+from kiln.webhooks.organization import (
+    ANNOTATION_TEMPLATE_BUILDRULES,
+    LABEL_CREATED_BY,
+    NewRepository,
+    plan_repository,
+)
 from tests.conftest import OperatorProcess
 from tests.integration.conftest import Tenants, eventually, tenant_spec
 from tests.integration.test_webhook_receiver import PAYLOAD, READY_SECONDS, http, new_commit, wait_ready
@@ -173,3 +181,62 @@ def test_receiver_may_create_repositories_only_where_auto_create_allows(
     for tenant in (allowing, refusing):
         assert allowed(tenant.namespace, "get", "secrets", "", "kiln-organization-hook")
         assert not allowed(tenant.namespace, "get", "secrets", "", "another-secret")
+
+
+def test_repository_created_without_its_rules_to_rules_created_by_the_operator(
+    allowing: OrganizationTenant, tenants: Tenants, body: bytes
+) -> None:
+    """A delivery that created the Repository and got no further (the receiver stopped, or the API
+    server refused the BuildRules for a moment): the operator creates them from the Repository's
+    annotation, owned by it, and removes the annotation."""
+    payload = json.loads(body)
+    payload["repository"].update(
+        name="half-made",
+        full_name="baxterthehacker/half-made",
+        clone_url="https://github.com/baxterthehacker/half-made.git",
+    )
+    raw = json.dumps(payload).encode()
+    (event,) = dispatch(
+        "github", sign("github", raw, SharedSecret("s")), raw, SharedSecret("s"), datetime.now(UTC)
+    ).events
+    template = NamespaceSpec.model_validate(tenants.get(allowing.name)["spec"]).repository_template
+    assert template is not None
+    new = plan_repository(event, allowing.namespace, allowing.name, template, set())
+    assert isinstance(new, NewRepository), new
+    # exactly what the receiver creates first
+    created: Any = allowing.custom.create_namespaced_custom_object(
+        GROUP, VERSION, allowing.namespace, REPOSITORY.plural, new.manifest
+    )
+
+    def rules() -> dict[str, Any] | None:
+        found = {r["metadata"]["name"]: r for r in allowing.items(BUILD_RULE.plural)}
+        mine = {name: r for name, r in found.items() if r["spec"]["repository"] == "half-made"}
+        return mine if len(mine) == len(new.rules) else None
+
+    made = eventually(rules, what="the operator creating the Repository's BuildRules")
+    assert sorted(made) == ["half-made-changes", "half-made-main"]
+    for rule in made.values():
+        assert [o["uid"] for o in rule["metadata"]["ownerReferences"]] == [created["metadata"]["uid"]]
+        assert rule["metadata"]["labels"][LABEL_CREATED_BY] == "organization-webhook"
+
+    def annotation_removed() -> bool:
+        repo: Any = allowing.custom.get_namespaced_custom_object(
+            GROUP, VERSION, allowing.namespace, REPOSITORY.plural, "half-made"
+        )
+        return ANNOTATION_TEMPLATE_BUILDRULES not in (repo["metadata"].get("annotations") or {})
+
+    eventually(annotation_removed, what="the annotation removed once the rules exist")
+    core = client.CoreV1Api(tenants.cluster.api_client)
+    expected = [
+        "BuildRule half-made-changes created from the tenant's template",
+        "BuildRule half-made-main created from the tenant's template",
+    ]
+
+    def events() -> list[str] | None:
+        found = core.list_namespaced_event(
+            allowing.namespace, field_selector="involvedObject.kind=Repository,involvedObject.name=half-made"
+        ).items
+        messages = sorted(e.message for e in found if e.reason == "BuildRuleCreated")
+        return messages if messages == expected else None
+
+    eventually(events, what="an Event for each BuildRule created")

@@ -23,6 +23,7 @@ from kiln.reconcile import metrics
 from kiln.reconcile.commit_status import pending_report, report
 from kiln.reconcile.repository import reconcile_repository, remove_hook
 from kiln.reconcile.resync import resync_repository
+from kiln.reconcile.template_rules import complete_template_rules
 from kiln.tenancy.tenant import Tenant, tenant_owning
 
 RESYNC_SECONDS = 60.0
@@ -47,12 +48,14 @@ def repository_reconcile(
 ) -> None:
     if body["metadata"].get("deletionTimestamp"):
         return
+    # first: it needs no code host, and a build waits for its rules
+    completed = complete_template_rules(memo.kube, body)
     tenant = tenant_owning(namespace, tenants)
     result = reconcile_repository(memo.kube, memo.settings, body, tenant)
     if any(reason in _FAILED for _, reason, _ in result.events):
         provider = str(((body.get("spec") or {}).get("source") or {}).get("provider", ""))
         metrics.HOOK_FAILURES.labels(provider).inc()
-    status, events = dict(result.status), list(result.events)
+    status, events = dict(result.status), [*completed, *result.events]
     # after the binding above: the first listing of the heads is the baseline
     resync = resync_repository(memo.kube, memo.settings, body, tenant, datetime.now(UTC))
     if resync is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -29,6 +30,23 @@ CONNECTION_POOL_SIZE = 64
 # while etcd is down) must not hold a handler, or the build queue's namespace, forever
 REQUEST_TIMEOUT = (10.0, 60.0)
 SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+
+def api_message(error: ApiException) -> str:
+    """The API server's answer as one line: status, reason and the Status object's message (what
+    admission or RBAC said)."""
+    try:
+        message = json.loads(error.body or "{}").get("message")
+    except (ValueError, AttributeError):
+        message = None
+    status = f"{error.status} " if error.status is not None else ""
+    return f"{status}{error.reason}" + (f": {message}" if message else "")
+
+
+def retriable(status: int | None) -> bool:
+    """Whether a refused call may succeed when tried again. No status (None, or 0) means no HTTP
+    answer at all: the client raises ApiException without one for connection-level failures."""
+    return not status or status == 429 or status >= 500
 
 
 def load_api_client(kubeconfig: str | None = None, context: str | None = None) -> client.ApiClient:

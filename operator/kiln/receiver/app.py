@@ -39,7 +39,7 @@ from kiln.api.constants import (
     Provider,
 )
 from kiln.platform import metrics as platform_metrics
-from kiln.platform.kube import load_api_client
+from kiln.platform.kube import api_message, load_api_client, retriable
 from kiln.receiver import metrics
 from kiln.receiver.cache import ResourceCache
 from kiln.receiver.replay import ReplayGuard, replay_key
@@ -97,21 +97,6 @@ class BuildRunCreator(Protocol):
     async def create_repository(self, namespace: str, new: NewRepository) -> CreateResult: ...
 
 
-def _api_message(error: ApiException) -> str:
-    try:
-        message = json.loads(error.body or "{}").get("message")
-    except (ValueError, AttributeError):
-        message = None
-    status = f"{error.status} " if error.status is not None else ""
-    return f"{status}{error.reason}" + (f": {message}" if message else "")
-
-
-def _retriable(status: int | None) -> bool:
-    """Whether a failed create is worth a redelivery. No status (None, or 0) means no HTTP answer
-    at all: the client raises ApiException without one for connection-level failures."""
-    return not status or status == 429 or status >= 500
-
-
 def _call(request: Callable[[], Any]) -> tuple[CreateResult | None, Any]:
     """(None, the API's answer), or (how it failed, None): 409 is EXISTS; no answer, 429 and 5xx
     are UNAVAILABLE (worth a redelivery); any other refusal is REJECTED."""
@@ -120,8 +105,8 @@ def _call(request: Callable[[], Any]) -> tuple[CreateResult | None, Any]:
     except ApiException as error:
         if error.status == 409:
             return CreateResult(CreateStatus.EXISTS), None
-        status = CreateStatus.UNAVAILABLE if _retriable(error.status) else CreateStatus.REJECTED
-        return CreateResult(status, _api_message(error)[:500]), None
+        status = CreateStatus.UNAVAILABLE if retriable(error.status) else CreateStatus.REJECTED
+        return CreateResult(status, api_message(error)[:500]), None
     except (urllib3.exceptions.HTTPError, OSError) as error:
         return CreateResult(CreateStatus.UNAVAILABLE, f"{type(error).__name__}: {str(error)[:300]}"), None
 

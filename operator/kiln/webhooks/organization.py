@@ -11,6 +11,7 @@ push is planned exactly as a delivery to the new Repository's own hook would be
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Mapping, Set
 from dataclasses import dataclass
@@ -33,6 +34,11 @@ from kiln.webhooks.paths import NO_FILTER, PathFilter
 LABEL_CREATED_BY = "kiln.dev/created-by"
 CREATED_BY_ORGANIZATION_WEBHOOK = "organization-webhook"
 ANNOTATION_CODE_REPOSITORY = "kiln.dev/code-repository"
+# The BuildRules a created Repository is to have, as JSON, until all exist: the receiver creates
+# them right after the Repository, and the operator creates any that a failed or interrupted
+# delivery left out (kiln.reconcile.template_rules), then removes the annotation; a rule deleted
+# after that stays deleted.
+ANNOTATION_TEMPLATE_BUILDRULES = "kiln.dev/template-buildrules"
 MAX_REPOSITORY_NAME = 63  # a label value and a DNS label, so BuildRun labels can name it
 NAME_HASH_LENGTH = 6
 # Total pattern-matching time of one push over the template's rules (as the cache's plan budget).
@@ -149,8 +155,6 @@ def plan_repository(
         ]
     except ValidationError as error:  # e.g. a clone URL the Repository's own pattern refuses
         return f"the Repository for {event.repository} would be invalid: {format_problems(problems_of(error)[:3])}"
-    meta = _metadata(name, namespace, tenant, name, path)
-    manifest = {"apiVersion": API_VERSION, "kind": REPOSITORY.kind, "metadata": meta, "spec": spec.to_wire()}
     rules = tuple(
         {
             "apiVersion": API_VERSION,
@@ -160,6 +164,10 @@ def plan_repository(
         }
         for rule, rule_spec in rule_specs
     )
+    meta = _metadata(name, namespace, tenant, name, path)
+    if rules:
+        meta["annotations"][ANNOTATION_TEMPLATE_BUILDRULES] = json.dumps(rules, separators=(",", ":"))
+    manifest = {"apiVersion": API_VERSION, "kind": REPOSITORY.kind, "metadata": meta, "spec": spec.to_wire()}
     index = RuleIndex(buildrule_to_rule(rule, rule_spec) for rule, rule_spec in rule_specs)
     filters = {rule: PathFilter.of(s.paths, s.ignore_paths) for rule, s in rule_specs}
     return NewRepository(name, manifest, rules, TemplateRules(index, filters), template.build.auto_build)
@@ -173,6 +181,44 @@ def owned_by_repository(manifest: dict[str, Any], name: str, uid: str) -> dict[s
     """`manifest` owned by the Repository `name` (`uid`): deleting the Repository deletes it."""
     owner = {"apiVersion": API_VERSION, "kind": REPOSITORY.kind, "name": name, "uid": uid}
     return {**manifest, "metadata": {**manifest["metadata"], "ownerReferences": [owner]}}
+
+
+def template_rules(repository: Mapping[str, Any]) -> tuple[dict[str, Any], ...] | str:
+    """The BuildRule manifests the Repository `repository` was created to have (its
+    ANNOTATION_TEMPLATE_BUILDRULES), owned by it; () when it names none; a string saying why when
+    the annotation is unreadable (edited by hand)."""
+    meta = repository.get("metadata") or {}
+    text = (meta.get("annotations") or {}).get(ANNOTATION_TEMPLATE_BUILDRULES)
+    if text is None:
+        return ()
+    try:
+        rules = json.loads(text)
+    except ValueError as error:
+        return f"annotation {ANNOTATION_TEMPLATE_BUILDRULES} is not JSON: {error}"
+    name, namespace = str(meta.get("name")), meta.get("namespace")
+    if not isinstance(rules, list) or not all(_rule_of(rule, name, namespace) for rule in rules):
+        # only rules of this Repository: whoever may edit a Repository gets no other BuildRule made
+        return (
+            f"annotation {ANNOTATION_TEMPLATE_BUILDRULES} is not a list of BuildRules of Repository "
+            f"{name} (named {rule_name(name, '*')}, in namespace {namespace})"
+        )
+    return tuple(owned_by_repository(rule, name, str(meta.get("uid"))) for rule in rules)
+
+
+def _rule_of(rule: Any, repository: str, namespace: Any) -> bool:
+    if not isinstance(rule, dict) or (rule.get("apiVersion"), rule.get("kind")) != (
+        API_VERSION,
+        BUILD_RULE.kind,
+    ):
+        return False
+    meta, spec = rule.get("metadata"), rule.get("spec")
+    return (
+        isinstance(meta, dict)
+        and isinstance(spec, dict)
+        and meta.get("namespace") == namespace
+        and str(meta.get("name", "")).startswith(rule_name(repository, ""))
+        and spec.get("repository") == repository
+    )
 
 
 def name_taken(existing: Mapping[str, Any], new: NewRepository) -> str | None:

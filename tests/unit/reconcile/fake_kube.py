@@ -54,6 +54,8 @@ class FakeKube:
         # (kind, what): `what` is called once before the next write of that kind, as another writer
         # getting there first
         self.before_write: tuple[str, Callable[[], None]] | None = None
+        # (kind, name) -> the error the API server answers a create of it with
+        self.refusals: dict[tuple[str, str], ApiException] = {}
 
     def _key(self, api_version: str, kind: str, name: str, namespace: str | None) -> Key:
         return (api_version, kind, namespace, name)
@@ -86,6 +88,9 @@ class FakeKube:
         meta = manifest["metadata"]
         key = self._key(manifest["apiVersion"], manifest["kind"], meta["name"], meta.get("namespace"))
         self.writes.append(("create", manifest["kind"], meta["name"]))
+        refusal = self.refusals.get((manifest["kind"], meta["name"]))
+        if refusal is not None:
+            raise refusal
         if key in self.objects:
             return None
         return self._store(key, copy.deepcopy(manifest))

@@ -28,9 +28,11 @@ from kiln.webhooks.decisions import (
 from kiln.webhooks.dispatch import dispatch
 from kiln.webhooks.organization import (
     ANNOTATION_CODE_REPOSITORY,
+    ANNOTATION_TEMPLATE_BUILDRULES,
     LABEL_CREATED_BY,
     owned_by_repository,
     repository_name,
+    template_rules,
 )
 from tests.unit.webhooks.objects import (
     CHANGES_RULE,
@@ -251,6 +253,75 @@ def test_created_rules_are_owned_by_their_repository() -> None:
     assert owned["metadata"]["ownerReferences"] == [
         {"apiVersion": "kiln.dev/v1alpha1", "kind": "Repository", "name": "app", "uid": "uid-1"}
     ]
+
+
+def test_created_repository_to_the_template_rules_it_carries_owned_by_it(push: bytes, now: datetime) -> None:
+    new = create_of(org_deliver(org_world(), push, now)).repository
+    assert new is not None
+    created = {**new.manifest, "metadata": {**new.manifest["metadata"], "uid": "uid-1"}}
+    assert template_rules(created) == tuple(owned_by_repository(r, "public-repo", "uid-1") for r in new.rules)
+    assert template_rules({"metadata": {"name": "app", "namespace": NAMESPACE}}) == ()
+    # a template without rules: nothing to carry
+    bare = create_of(org_deliver(org_world(tenant_body=org_tenant(buildRules=[])), push, now)).repository
+    assert bare is not None and ANNOTATION_TEMPLATE_BUILDRULES not in bare.manifest["metadata"]["annotations"]
+
+
+@pytest.mark.parametrize(
+    "annotation",
+    [
+        "{not json",
+        '{"kind": "BuildRule"}',
+        # another Repository's rule, another namespace's, a rule not named after the Repository
+        json.dumps(
+            [
+                {
+                    "apiVersion": "kiln.dev/v1alpha1",
+                    "kind": "BuildRule",
+                    "metadata": {"name": "public-repo-x", "namespace": NAMESPACE},
+                    "spec": {"repository": "other"},
+                }
+            ]
+        ),
+        json.dumps(
+            [
+                {
+                    "apiVersion": "kiln.dev/v1alpha1",
+                    "kind": "BuildRule",
+                    "metadata": {"name": "public-repo-x", "namespace": "elsewhere"},
+                    "spec": {"repository": "public-repo"},
+                }
+            ]
+        ),
+        json.dumps(
+            [
+                {
+                    "apiVersion": "kiln.dev/v1alpha1",
+                    "kind": "BuildRule",
+                    "metadata": {"name": "main", "namespace": NAMESPACE},
+                    "spec": {"repository": "public-repo"},
+                }
+            ]
+        ),
+        json.dumps(
+            [
+                {
+                    "apiVersion": "v1",
+                    "kind": "Secret",
+                    "metadata": {"name": "public-repo-x", "namespace": NAMESPACE},
+                    "spec": {"repository": "public-repo"},
+                }
+            ]
+        ),
+    ],
+)
+def test_unreadable_template_rules_annotation_to_the_reason(annotation: str) -> None:
+    meta = {
+        "name": "public-repo",
+        "namespace": NAMESPACE,
+        "annotations": {ANNOTATION_TEMPLATE_BUILDRULES: annotation},
+    }
+    found = template_rules({"metadata": meta})
+    assert isinstance(found, str) and ANNOTATION_TEMPLATE_BUILDRULES in found, found
 
 
 def test_template_rules_are_validated_as_buildrules_naming_their_place() -> None:
