@@ -569,3 +569,29 @@ def test_completion_names_the_buildruns_of_the_namespace(env: BuildEnv, kiln: Ki
         assert done.returncode == 0, done
         completions = answer.read().split("\n")
     assert [c.strip() for c in completions] == [name]
+
+
+def test_kubectl_complete_kiln_answers_kubectl_in_cobras_format(env: BuildEnv, kiln: Kiln) -> None:
+    """`kubectl kiln <TAB>` (kubectl 1.26+) runs `kubectl_complete-kiln` with the words after `kiln`
+    and reads a candidate per line (a tab, then its description), then `:<directive>`."""
+    complete = str(KILN.parent / "kubectl_complete-kiln")
+    repo = f"kcomp-{uuid.uuid4().hex[:6]}"
+    env.repository(repo)
+    name = f"kcomp-{uuid.uuid4().hex[:6]}"
+    env.apply({**buildrun(name, "none", repo, "Push", ["latest"])})
+
+    def answer(*words: str) -> list[str]:
+        done = subprocess.run(
+            [complete, *words], capture_output=True, text=True, timeout=60, check=False, env=kiln.process_env
+        )
+        assert done.returncode == 0, done
+        *candidates, directive = done.stdout.splitlines()
+        assert directive == ":4", done.stdout  # no file names
+        return candidates
+
+    commands = dict(c.split("\t") for c in answer(""))
+    assert commands["logs"].startswith("print a BuildRun's log") and "--help" not in commands
+    assert answer("logs", "--kubeconfig", str(env.cluster.kubeconfig), "-n", env.namespace, "kcomp-") == [
+        name
+    ]
+    assert [c.split("\t")[0] for c in answer("get", "buildruns", "--out")] == ["--output"]

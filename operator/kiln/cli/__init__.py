@@ -528,6 +528,53 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Cobra's ShellCompDirectiveNoFileComp: what kubectl's completion of a plugin reads last
+_NO_FILE_COMPLETION = ":4"
+
+
+class _Completed(Exception):
+    pass
+
+
+def kubectl_complete(argv: Sequence[str] | None = None) -> int:
+    """`kubectl_complete-kiln`, which kubectl 1.26 and later run to complete `kubectl kiln ...`: the
+    words after `kiln` are its arguments, the last one the word being completed. It answers in
+    Cobra's format (a candidate per line, a tab and its description, then `:<directive>`), with
+    the candidates argcomplete finds for `kiln`."""
+    import contextlib
+    import io
+    import shlex
+
+    import argcomplete
+
+    words = list(sys.argv[1:] if argv is None else argv) or [""]
+    line = " ".join(["kiln", *(shlex.quote(w) for w in words[:-1]), words[-1]])
+    os.environ.update(
+        {
+            "_ARGCOMPLETE": "1",
+            "COMP_LINE": line,
+            "COMP_POINT": str(len(line)),
+            "_ARGCOMPLETE_IFS": "\n",
+            "_ARGCOMPLETE_DFS": "\t",
+            "_ARGCOMPLETE_SUPPRESS_SPACE": "1",
+            "_ARGCOMPLETE_SHELL": "fish",  # no escaping: kubectl's completion script quotes for its shell
+        }
+    )
+    found = io.StringIO()
+
+    def done(code: int = 0) -> None:
+        raise _Completed(code)
+
+    with contextlib.suppress(_Completed):
+        # flags once a `-` is typed, as kubectl's own completion offers them
+        argcomplete.autocomplete(
+            build_parser(), always_complete_options=False, output_stream=found, exit_method=done
+        )
+    candidates = [c.rstrip("\t") for c in found.getvalue().split("\n") if c]
+    sys.stdout.write("".join(f"{c}\n" for c in candidates) + _NO_FILE_COMPLETION + "\n")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     import argcomplete
 
