@@ -266,52 +266,28 @@ def test_created_repository_to_the_template_rules_it_carries_owned_by_it(push: b
     assert bare is not None and ANNOTATION_TEMPLATE_BUILDRULES not in bare.manifest["metadata"]["annotations"]
 
 
+def _carried(
+    name: str = "public-repo-x",
+    namespace: str = NAMESPACE,
+    repository: str = "public-repo",
+    kind: tuple[str, str] = ("kiln.dev/v1alpha1", "BuildRule"),
+) -> str:
+    """A template-rules annotation of one object."""
+    meta = {"name": name, "namespace": namespace}
+    return json.dumps(
+        [{"apiVersion": kind[0], "kind": kind[1], "metadata": meta, "spec": {"repository": repository}}]
+    )
+
+
 @pytest.mark.parametrize(
     "annotation",
     [
         "{not json",
         '{"kind": "BuildRule"}',
-        # another Repository's rule, another namespace's, a rule not named after the Repository
-        json.dumps(
-            [
-                {
-                    "apiVersion": "kiln.dev/v1alpha1",
-                    "kind": "BuildRule",
-                    "metadata": {"name": "public-repo-x", "namespace": NAMESPACE},
-                    "spec": {"repository": "other"},
-                }
-            ]
-        ),
-        json.dumps(
-            [
-                {
-                    "apiVersion": "kiln.dev/v1alpha1",
-                    "kind": "BuildRule",
-                    "metadata": {"name": "public-repo-x", "namespace": "elsewhere"},
-                    "spec": {"repository": "public-repo"},
-                }
-            ]
-        ),
-        json.dumps(
-            [
-                {
-                    "apiVersion": "kiln.dev/v1alpha1",
-                    "kind": "BuildRule",
-                    "metadata": {"name": "main", "namespace": NAMESPACE},
-                    "spec": {"repository": "public-repo"},
-                }
-            ]
-        ),
-        json.dumps(
-            [
-                {
-                    "apiVersion": "v1",
-                    "kind": "Secret",
-                    "metadata": {"name": "public-repo-x", "namespace": NAMESPACE},
-                    "spec": {"repository": "public-repo"},
-                }
-            ]
-        ),
+        _carried(repository="other"),
+        _carried(namespace="elsewhere"),
+        _carried(name="main"),  # not named after the Repository
+        _carried(kind=("v1", "Secret")),
     ],
 )
 def test_unreadable_template_rules_annotation_to_the_reason(annotation: str) -> None:
@@ -322,6 +298,9 @@ def test_unreadable_template_rules_annotation_to_the_reason(annotation: str) -> 
     }
     found = template_rules({"metadata": meta})
     assert isinstance(found, str) and ANNOTATION_TEMPLATE_BUILDRULES in found, found
+    # what each case changes is what makes it unreadable
+    valid = {**meta, "annotations": {ANNOTATION_TEMPLATE_BUILDRULES: _carried()}}
+    assert [r["metadata"]["name"] for r in template_rules({"metadata": valid})] == ["public-repo-x"]
 
 
 def test_template_rules_are_validated_as_buildrules_naming_their_place() -> None:
