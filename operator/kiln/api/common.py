@@ -22,6 +22,18 @@ from pydantic.alias_generators import to_camel
 from kiln.api.constants import API_VERSION, KindInfo
 
 
+def parse_time(value: object) -> datetime | None:
+    """An API server timestamp (`2026-01-02T03:04:05Z`, or any ISO 8601 time with a zone), or None
+    when there is none, it is garbled or it has no zone (it could not be compared with one)."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
 class KilnModel(BaseModel):
     """Base of every API model: camelCase on the wire, snake_case in Python.
 

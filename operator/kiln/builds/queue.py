@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
 from kiln.api.buildrule import History, RunPolicy
 from kiln.api.buildrun import Phase
+from kiln.api.common import parse_time
 from kiln.api.constants import ANNOTATION_CREATED_AT
 
 # Waiting runs told their exact place in line: each start moves every place, so a place is written
@@ -74,17 +75,11 @@ def line_time(creation_timestamp: str, created_at: str | None) -> str:
     """Where a run stands in line: its creationTimestamp, refined to the microsecond by its
     `kiln.dev/created-at` annotation. The annotation only orders runs within their creation second
     (it is clamped into it), so no creator can move a run ahead of an older one."""
-    try:
-        created = datetime.fromisoformat(creation_timestamp.replace("Z", "+00:00"))
-    except ValueError:
+    created = parse_time(creation_timestamp)
+    if created is None:
         return creation_timestamp
-    stamp = None
-    if created_at:
-        try:
-            stamp = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
-        except ValueError:
-            stamp = None
-    if stamp is not None and stamp.tzinfo is not None:
+    stamp = parse_time(created_at)
+    if stamp is not None:
         created = min(max(stamp, created), created + timedelta(microseconds=999_999))
     return created.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 

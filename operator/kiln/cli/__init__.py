@@ -82,17 +82,16 @@ def _load_manifest(path: str, kind: str) -> dict[str, Any]:
     return manifest
 
 
-def _parse_time(text: str | None) -> datetime:
+def _option_time(option: str, text: str | None) -> datetime:
+    """The time an option gives (default now), or an error saying what is wrong with it."""
     if text is None:
         return datetime.now(UTC)
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise CliError(
-            f"--pushed-at: {text!r} is not an ISO 8601 time such as 2020-10-15T08:25:00Z"
-        ) from None
+        raise CliError(f"{option}: {text!r} is not an ISO 8601 time such as 2020-10-15T08:25:00Z") from None
     if value.tzinfo is None:
-        raise CliError(f"--pushed-at: {text!r} has no time zone; add Z or an offset such as +08:00")
+        raise CliError(f"{option}: {text!r} has no time zone; add Z or an offset such as +08:00")
     return value
 
 
@@ -102,7 +101,7 @@ def _rule_test(args: argparse.Namespace) -> int:
 
     rule = BuildRule.model_validate(_load_manifest(args.file, "BuildRule")).to_rule()
     try:
-        report = rule_test_report(rule, args.ref, args.commit, _parse_time(args.pushed_at))
+        report = rule_test_report(rule, args.ref, args.commit, _option_time("--pushed-at", args.pushed_at))
     except ValueError as error:
         raise CliError(str(error)) from None
     if args.output == "json":
@@ -266,14 +265,7 @@ def _webhook_clock(text: str | None) -> datetime:
     """`--at`: the time the delivery is inspected at (default now)."""
     from kiln.webhooks.payloads import on_the_calendar
 
-    if text is None:
-        return datetime.now(UTC)
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise CliError(f"--at: {text!r} is not an ISO 8601 time such as 2020-10-15T08:25:00Z") from None
-    if value.tzinfo is None:
-        raise CliError(f"--at: {text!r} has no time zone; add Z or an offset such as +08:00")
+    value = _option_time("--at", text)
     if not on_the_calendar(value):
         raise CliError(f"--at: {text!r} is too close to the ends of the calendar (years 1 and 9999)")
     return value

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from datetime import datetime
 
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import REGISTRY, Collector
 
+from kiln.api.common import parse_time
 from kiln.codehosts import CodeHostError
 
 _DURATION_BUCKETS = (5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200)
@@ -78,21 +78,12 @@ HOOK_FAILURES = Counter(
 )
 
 
-def _time(text: object) -> datetime | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 def record_finished(
     tenant: str, strategy: str, result: str, created: object, started: object, ended: object
 ) -> None:
     """One build ended with `result` (Succeeded, Failed, Cancelled); times as the status has them."""
     BUILDS.labels(tenant, strategy, result).inc()
-    start, end, creation = _time(started), _time(ended), _time(created)
+    start, end, creation = parse_time(started), parse_time(ended), parse_time(created)
     if start and end and end >= start:
         BUILD_DURATION.labels(tenant, strategy).observe((end - start).total_seconds())
     if creation and start and start >= creation:

@@ -15,6 +15,7 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
+from kiln.api.common import parse_time
 from kiln.api.constants import API_VERSION, BUILD_RULE
 from kiln.api.repository import Repository
 from kiln.api.validation import checked_spec
@@ -42,13 +43,6 @@ class ResyncResult:
     events: tuple[tuple[str, str, str], ...] = ()
 
 
-def _time(value: Any) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
-    except ValueError:
-        return None
-
-
 def _iso(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
@@ -72,7 +66,7 @@ def resync_repository(
     interval = timedelta(seconds=settings.resync_interval)
     old = dict((body.get("status") or {}).get("resync") or {})
     if old.get("baselineTime") and not resync_due(
-        now, _time(old.get("nextTime")), _time(old.get("lastTime")), interval
+        now, parse_time(old.get("nextTime")), parse_time(old.get("lastTime")), interval
     ):
         return None
     source = repository.spec.source

@@ -4,6 +4,7 @@ the API server returns them, and a clock in; text out. Colour is a `Tone` per ce
 turns into a style on a terminal and drops when piped.
 """
 
+from kiln.api.common import parse_time
 from kiln.views.describe import describe_buildrun, finished_result
 from kiln.views.tables import (
     Cell,
@@ -15,7 +16,7 @@ from kiln.views.tables import (
     repository_table,
     rule_table,
 )
-from kiln.views.times import age, duration, parse_time
+from kiln.views.times import age, duration
 
 __all__ = [
     "Cell",

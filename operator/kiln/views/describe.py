@@ -7,11 +7,12 @@ from datetime import datetime
 from typing import Any
 
 from kiln.api.buildrun import Phase
+from kiln.api.common import parse_time
 from kiln.api.conditions import get_condition
 from kiln.api.constants import ConditionType
 from kiln.views.fields import Object, as_text, get, trigger_text
 from kiln.views.tables import Cell, Table, format_table, phase_tone
-from kiln.views.times import age, duration, parse_time
+from kiln.views.times import age, duration
 
 LABEL_WIDTH = 13
 FINISHED = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELLED})

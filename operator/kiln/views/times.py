@@ -4,16 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-
-def parse_time(value: object) -> datetime | None:
-    """An API server timestamp (`2026-01-02T03:04:05Z`), or None when there is none or it is garbled."""
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
+from kiln.api.common import parse_time
 
 
 def _span(seconds: float) -> str:
