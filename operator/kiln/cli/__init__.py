@@ -520,8 +520,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Cobra's ShellCompDirectiveNoFileComp: what kubectl's completion of a plugin reads last
-_NO_FILE_COMPLETION = ":4"
+# Cobra's ShellCompDirective bits, which kubectl's completion of a plugin reads last: no file
+# names of the shell's own (the candidates list them where kiln takes a file), no space after a
+# candidate that goes on (a directory, `--flag=`)
+_NO_FILE_COMPLETION = 4
+_NO_SPACE = 2
+_CONTINUED = ("/", "=", ":")
 
 
 class _Completed(Exception):
@@ -537,33 +541,55 @@ def kubectl_complete(argv: Sequence[str] | None = None) -> int:
     import io
     import shlex
 
-    import argcomplete
+    import argcomplete.io
+    from argcomplete.finders import CompletionFinder
+
+    class _KubectlCompletion(CompletionFinder):
+        def _init_debug_stream(self) -> None:
+            # argcomplete's own takes file descriptor 9 if open (and closes it when done): kubectl
+            # opens none for us, and in-process callers may hold one
+            argcomplete.io.debug_stream = sys.stderr
 
     words = list(sys.argv[1:] if argv is None else argv) or [""]
-    line = " ".join(["kiln", *(shlex.quote(w) for w in words[:-1]), words[-1]])
-    os.environ.update(
-        {
-            "_ARGCOMPLETE": "1",
-            "COMP_LINE": line,
-            "COMP_POINT": str(len(line)),
-            "_ARGCOMPLETE_IFS": "\n",
-            "_ARGCOMPLETE_DFS": "\t",
-            "_ARGCOMPLETE_SUPPRESS_SPACE": "1",
-            "_ARGCOMPLETE_SHELL": "fish",  # no escaping: kubectl's completion script quotes for its shell
-        }
-    )
+    line = " ".join(["kiln", *(shlex.quote(w) for w in words)])
+    request = {
+        "_ARGCOMPLETE": "1",
+        "COMP_LINE": line,
+        "COMP_POINT": str(len(line)),
+        "_ARGCOMPLETE_IFS": "\n",
+        "_ARGCOMPLETE_DFS": "\t",
+        "_ARGCOMPLETE_SUPPRESS_SPACE": "1",
+        "_ARGCOMPLETE_SHELL": "fish",  # no escaping: kubectl's completion script quotes for its shell
+    }
     found = io.StringIO()
 
     def done(code: int = 0) -> None:
         raise _Completed(code)
 
-    with contextlib.suppress(_Completed):
-        # flags once a `-` is typed, as kubectl's own completion offers them
-        argcomplete.autocomplete(
-            build_parser(), always_complete_options=False, output_stream=found, exit_method=done
-        )
+    saved = {name: os.environ.get(name) for name in request}
+    os.environ.update(request)  # how argcomplete is asked
+    try:
+        with contextlib.suppress(_Completed):
+            # flags once a `-` is typed, as kubectl's own completion offers them
+            _KubectlCompletion()(
+                build_parser(), always_complete_options=False, output_stream=found, exit_method=done
+            )
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     candidates = [c.rstrip("\t") for c in found.getvalue().split("\n") if c]
-    sys.stdout.write("".join(f"{c}\n" for c in candidates) + _NO_FILE_COMPLETION + "\n")
+    last = words[-1]
+    if last.startswith("-") and "=" in last:
+        # `--output=j`: Cobra's scripts complete the value alone (argcomplete answers `--output=json`)
+        flag = last.split("=", 1)[0] + "="
+        candidates = [c.removeprefix(flag) for c in candidates]
+    directive = _NO_FILE_COMPLETION
+    if any(c.split("\t", 1)[0].endswith(_CONTINUED) for c in candidates):
+        directive |= _NO_SPACE
+    sys.stdout.write("".join(f"{c}\n" for c in candidates) + f":{directive}\n")
     return 0
 
 

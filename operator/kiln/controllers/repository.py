@@ -48,9 +48,9 @@ def repository_reconcile(
 ) -> None:
     if body["metadata"].get("deletionTimestamp"):
         return
-    # first: it needs no code host, and a build waits for its rules
-    completed = complete_template_rules(memo.kube, body)
     tenant = tenant_owning(namespace, tenants)
+    # first: it needs no code host, and a push builds only with the rules that exist
+    completed = complete_template_rules(memo.kube, body, tenant)
     result = reconcile_repository(memo.kube, memo.settings, body, tenant)
     if any(reason in _FAILED for _, reason, _ in result.events):
         provider = str(((body.get("spec") or {}).get("source") or {}).get("provider", ""))

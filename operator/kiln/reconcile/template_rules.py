@@ -1,10 +1,10 @@
 """The BuildRules of a Repository an organization delivery created, completed by the operator.
 
 The receiver creates the Repository and then its BuildRules; if the API server refuses one for a
-moment, or the receiver stops in between, the delivery fails and a redelivery finds the Repository
-and builds with the rules it has. So the Repository carries the rules it is to have
-(`kiln.webhooks.organization.ANNOTATION_TEMPLATE_BUILDRULES`) and the operator creates any that do
-not exist, then removes the annotation: from then on, a rule deleted by hand stays deleted.
+moment, or the receiver stops in between, the delivery fails and the Repository lacks rules. So the
+Repository names the template rules it is to have (`kiln.webhooks.organization.
+ANNOTATION_TEMPLATE_BUILDRULES`) and the operator creates, from the tenant's template, any that do
+not exist; then it removes the annotation, and from then on a rule deleted by hand stays deleted.
 """
 
 from __future__ import annotations
@@ -12,47 +12,71 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from kiln.api.constants import API_VERSION, REPOSITORY
 from kiln.platform.kube import Kube, api_message, retriable
-from kiln.webhooks.organization import ANNOTATION_TEMPLATE_BUILDRULES, template_rules
+from kiln.tenancy.tenant import Tenant
+from kiln.webhooks.organization import ANNOTATION_TEMPLATE_BUILDRULES, pending_template_rules
 
 Event = tuple[str, str, str]
+RETRY = "tried again within a minute"
 
 
-def complete_template_rules(kube: Kube, body: Mapping[str, Any]) -> tuple[Event, ...]:
-    """Create the Repository `body`'s template BuildRules that are missing; once none is left to
-    try again (created, existing, or refused for good), remove the annotation. The Events say what
-    was created and what was refused."""
-    rules = template_rules(body)
-    if rules == ():
+def complete_template_rules(kube: Kube, body: Mapping[str, Any], tenant: Tenant | None) -> tuple[Event, ...]:
+    """Create the Repository `body`'s template BuildRules that are missing. The annotation then
+    names only those to try again (the API server could not take them now); it is removed when none
+    is left. Never raises for what the API server answers: the rest of the reconcile goes on."""
+    if tenant is None or tenant.spec is None:
+        return ()  # the tenant not known yet, or its spec unreadable: the next reconcile
+    pending = pending_template_rules(body, tenant.name, tenant.spec.repository_template)
+    if pending is None:
         return ()
-    events: list[Event] = []
-    again = False
-    if isinstance(rules, str):
-        events.append(("Warning", "TemplateRulesUnreadable", f"{rules}; no BuildRule created from it"))
-        rules = ()
-    for rule in rules:
+    events: list[Event] = [
+        ("Warning", "TemplateRuleUnavailable", f"{problem}; no BuildRule made of it")
+        for problem in pending.problems
+    ]
+    again: list[str] = []
+    prefix = f"{body['metadata']['name']}-"
+    for rule in pending.manifests:
         name = rule["metadata"]["name"]
         try:
             created = kube.create(rule)
         except ApiException as error:
             if retriable(error.status):
-                again = True  # the next reconcile (within a minute) tries again
-                continue
-            events.append(("Warning", "BuildRuleRefused", f"BuildRule {name}: {api_message(error)}"))
+                again.append(name.removeprefix(prefix))
+                events.append(
+                    ("Warning", "BuildRuleCreateFailed", f"BuildRule {name}: {api_message(error)}; {RETRY}")
+                )
+            else:
+                events.append(("Warning", "BuildRuleRefused", f"BuildRule {name}: {api_message(error)}"))
+            continue
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            again.append(name.removeprefix(prefix))
+            events.append(
+                ("Warning", "BuildRuleCreateFailed", f"BuildRule {name}: {type(error).__name__}; {RETRY}")
+            )
             continue
         if created is not None:
             events.append(
                 ("Normal", "BuildRuleCreated", f"BuildRule {name} created from the tenant's template")
             )
-    if not again:
-        meta = body["metadata"]
-        patch = {"metadata": {"annotations": {ANNOTATION_TEMPLATE_BUILDRULES: None}}}
-        try:
-            kube.merge_patch(API_VERSION, REPOSITORY.kind, meta["name"], meta["namespace"], patch)
-        except ApiException as error:
-            if error.status != 404:  # deleted meanwhile: nothing left to complete
-                raise
+    remaining = ",".join(again) or None
+    if remaining != body["metadata"]["annotations"][ANNOTATION_TEMPLATE_BUILDRULES]:
+        _annotate(kube, body, remaining)
     return tuple(events)
+
+
+def _annotate(kube: Kube, body: Mapping[str, Any], value: str | None) -> None:
+    """Set (None: remove) the annotation; when the API server cannot take it now (admission covers
+    Repository updates and fails closed), the next reconcile does it."""
+    meta = body["metadata"]
+    patch = {"metadata": {"annotations": {ANNOTATION_TEMPLATE_BUILDRULES: value}}}
+    try:
+        kube.merge_patch(API_VERSION, REPOSITORY.kind, meta["name"], meta["namespace"], patch)
+    except ApiException as error:
+        if error.status != 404 and not retriable(error.status):  # 404: deleted meanwhile
+            raise
+    except (urllib3.exceptions.HTTPError, OSError):
+        pass

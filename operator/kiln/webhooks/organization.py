@@ -11,7 +11,6 @@ push is planned exactly as a delivery to the new Repository's own hook would be
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Mapping, Set
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from pydantic import ValidationError
 
 from kiln.api.buildrule import BuildRuleSpec, buildrule_to_rule
 from kiln.api.constants import API_VERSION, BUILD_RULE, LABEL_NAMESPACE, LABEL_REPOSITORY, REPOSITORY
-from kiln.api.namespace import RepositoryTemplate
+from kiln.api.namespace import RepositoryTemplate, RuleTemplate
 from kiln.api.repository import IMAGE_NAME_PATTERN, RepositorySpec
 from kiln.api.validation import format_problems, problems_of
 from kiln.rules import DEFAULT_MATCH_TIMEOUT, BuildPlan, Push, RuleIndex
@@ -34,10 +33,11 @@ from kiln.webhooks.paths import NO_FILTER, PathFilter
 LABEL_CREATED_BY = "kiln.dev/created-by"
 CREATED_BY_ORGANIZATION_WEBHOOK = "organization-webhook"
 ANNOTATION_CODE_REPOSITORY = "kiln.dev/code-repository"
-# The BuildRules a created Repository is to have, as JSON, until all exist: the receiver creates
-# them right after the Repository, and the operator creates any that a failed or interrupted
-# delivery left out (kiln.reconcile.template_rules), then removes the annotation; a rule deleted
-# after that stays deleted.
+# The names of the template rules a created Repository is to have BuildRules of (`main,release`),
+# until all exist: the receiver creates them right after the Repository, and the operator creates
+# any that a failed or interrupted delivery left out (kiln.reconcile.template_rules), from the
+# tenant's template as it is then, and removes the annotation; a rule deleted after that stays
+# deleted. Names only: whoever may edit a Repository can pick among the template's rules, no more.
 ANNOTATION_TEMPLATE_BUILDRULES = "kiln.dev/template-buildrules"
 MAX_REPOSITORY_NAME = 63  # a label value and a DNS label, so BuildRun labels can name it
 NAME_HASH_LENGTH = 6
@@ -146,35 +146,36 @@ def plan_repository(
         wire["visibility"] = template.visibility.value
     try:
         spec = RepositorySpec.model_validate(wire)
-        rule_specs = [
-            (
-                rule_name(name, rule.name),
-                BuildRuleSpec.model_validate({**_without_name(rule.to_wire()), "repository": name}),
-            )
-            for rule in template.build_rules
-        ]
+        rule_specs = [(rule_name(name, rule.name), _rule_spec(rule, name)) for rule in template.build_rules]
     except ValidationError as error:  # e.g. a clone URL the Repository's own pattern refuses
         return f"the Repository for {event.repository} would be invalid: {format_problems(problems_of(error)[:3])}"
     rules = tuple(
-        {
-            "apiVersion": API_VERSION,
-            "kind": BUILD_RULE.kind,
-            "metadata": _metadata(rule, namespace, tenant, name, path),
-            "spec": rule_spec.to_wire(),
-        }
-        for rule, rule_spec in rule_specs
+        _rule_manifest(rule, rule_spec, namespace, tenant, name, path) for rule, rule_spec in rule_specs
     )
     meta = _metadata(name, namespace, tenant, name, path)
-    if rules:
-        meta["annotations"][ANNOTATION_TEMPLATE_BUILDRULES] = json.dumps(rules, separators=(",", ":"))
+    if template.build_rules:
+        meta["annotations"][ANNOTATION_TEMPLATE_BUILDRULES] = ",".join(r.name for r in template.build_rules)
     manifest = {"apiVersion": API_VERSION, "kind": REPOSITORY.kind, "metadata": meta, "spec": spec.to_wire()}
     index = RuleIndex(buildrule_to_rule(rule, rule_spec) for rule, rule_spec in rule_specs)
     filters = {rule: PathFilter.of(s.paths, s.ignore_paths) for rule, s in rule_specs}
     return NewRepository(name, manifest, rules, TemplateRules(index, filters), template.build.auto_build)
 
 
-def _without_name(spec: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in spec.items() if k != "name"}
+def _rule_spec(rule: RuleTemplate, repository: str) -> BuildRuleSpec:
+    """The template rule's spec as the BuildRule of `repository` has it (raises ValidationError)."""
+    wire = {k: v for k, v in rule.to_wire().items() if k != "name"}
+    return BuildRuleSpec.model_validate({**wire, "repository": repository})
+
+
+def _rule_manifest(
+    name: str, spec: BuildRuleSpec, namespace: str, tenant: str, repository: str, path: str
+) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": BUILD_RULE.kind,
+        "metadata": _metadata(name, namespace, tenant, repository, path),
+        "spec": spec.to_wire(),
+    }
 
 
 def owned_by_repository(manifest: dict[str, Any], name: str, uid: str) -> dict[str, Any]:
@@ -183,42 +184,49 @@ def owned_by_repository(manifest: dict[str, Any], name: str, uid: str) -> dict[s
     return {**manifest, "metadata": {**manifest["metadata"], "ownerReferences": [owner]}}
 
 
-def template_rules(repository: Mapping[str, Any]) -> tuple[dict[str, Any], ...] | str:
-    """The BuildRule manifests the Repository `repository` was created to have (its
-    ANNOTATION_TEMPLATE_BUILDRULES), owned by it; () when it names none; a string saying why when
-    the annotation is unreadable (edited by hand)."""
+@dataclass(frozen=True, slots=True)
+class PendingRules:
+    """The BuildRules a Repository's ANNOTATION_TEMPLATE_BUILDRULES asks for: the manifests to
+    create (owned by the Repository) and, for the names none can be made of, why."""
+
+    manifests: tuple[dict[str, Any], ...]
+    problems: tuple[str, ...]
+
+
+def pending_template_rules(
+    repository: Mapping[str, Any], tenant: str, template: RepositoryTemplate | None
+) -> PendingRules | None:
+    """What the Repository `repository` of the tenant `tenant` still asks to have made of the
+    tenant's `template` (as it is now); None when it asks nothing."""
     meta = repository.get("metadata") or {}
-    text = (meta.get("annotations") or {}).get(ANNOTATION_TEMPLATE_BUILDRULES)
+    annotations = meta.get("annotations") or {}
+    text = annotations.get(ANNOTATION_TEMPLATE_BUILDRULES)
     if text is None:
-        return ()
-    try:
-        rules = json.loads(text)
-    except ValueError as error:
-        return f"annotation {ANNOTATION_TEMPLATE_BUILDRULES} is not JSON: {error}"
-    name, namespace = str(meta.get("name")), meta.get("namespace")
-    if not isinstance(rules, list) or not all(_rule_of(rule, name, namespace) for rule in rules):
-        # only rules of this Repository: whoever may edit a Repository gets no other BuildRule made
-        return (
-            f"annotation {ANNOTATION_TEMPLATE_BUILDRULES} is not a list of BuildRules of Repository "
-            f"{name} (named {rule_name(name, '*')}, in namespace {namespace})"
-        )
-    return tuple(owned_by_repository(rule, name, str(meta.get("uid"))) for rule in rules)
-
-
-def _rule_of(rule: Any, repository: str, namespace: Any) -> bool:
-    if not isinstance(rule, dict) or (rule.get("apiVersion"), rule.get("kind")) != (
-        API_VERSION,
-        BUILD_RULE.kind,
-    ):
-        return False
-    meta, spec = rule.get("metadata"), rule.get("spec")
-    return (
-        isinstance(meta, dict)
-        and isinstance(spec, dict)
-        and meta.get("namespace") == namespace
-        and str(meta.get("name", "")).startswith(rule_name(repository, ""))
-        and spec.get("repository") == repository
-    )
+        return None
+    names = [n.strip() for n in str(text).split(",") if n.strip()]
+    name, namespace = str(meta.get("name", "")), str(meta.get("namespace", ""))
+    if (meta.get("labels") or {}).get(LABEL_CREATED_BY) != CREATED_BY_ORGANIZATION_WEBHOOK:
+        why = f"Repository {name} was not created by an organization webhook (label {LABEL_CREATED_BY})"
+        return PendingRules((), (why,))
+    found = {rule.name: rule for rule in (template.build_rules if template else ())}
+    manifests: list[dict[str, Any]] = []
+    problems: list[str] = []
+    path = str(annotations.get(ANNOTATION_CODE_REPOSITORY, ""))
+    for wanted in names:
+        rule = found.get(wanted)
+        if rule is None:
+            problems.append(
+                f"{wanted}: no rule of that name in the tenant's spec.repositoryTemplate.buildRules"
+            )
+            continue
+        try:
+            spec = _rule_spec(rule, name)
+        except ValidationError as error:
+            problems.append(f"{wanted}: {format_problems(problems_of(error)[:3])}")
+            continue
+        made = _rule_manifest(rule_name(name, wanted), spec, namespace, tenant, name, path)
+        manifests.append(owned_by_repository(made, name, str(meta.get("uid", ""))))
+    return PendingRules(tuple(manifests), tuple(problems))
 
 
 def name_taken(existing: Mapping[str, Any], new: NewRepository) -> str | None:

@@ -54,8 +54,8 @@ class FakeKube:
         # (kind, what): `what` is called once before the next write of that kind, as another writer
         # getting there first
         self.before_write: tuple[str, Callable[[], None]] | None = None
-        # (kind, name) -> the error the API server answers a create of it with
-        self.refusals: dict[tuple[str, str], ApiException] = {}
+        # (kind, name) -> the error a create or patch of it meets (the API server's, or the network's)
+        self.refusals: dict[tuple[str, str], Exception] = {}
 
     def _key(self, api_version: str, kind: str, name: str, namespace: str | None) -> Key:
         return (api_version, kind, namespace, name)
@@ -101,6 +101,11 @@ class FakeKube:
         self._race(kind)
         key = self._key(api_version, kind, name, namespace)
         self.writes.append(("merge_patch", kind, name))
+        refusal = self.refusals.get((kind, name))
+        if refusal is not None:
+            raise refusal
+        if key not in self.objects:
+            raise ApiException(status=404, reason="Not Found")
         obj = copy.deepcopy(self.objects[key])
         _merge(obj, patch)
         return self._store(key, obj)

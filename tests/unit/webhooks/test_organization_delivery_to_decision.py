@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from kiln.api import BuildRule, Repository
-from kiln.api.namespace import DEFAULT_ORGANIZATION_SECRET
+from kiln.api.namespace import DEFAULT_ORGANIZATION_SECRET, Namespace
 from kiln.api.validation import validate
 from kiln.receiver.cache import Kind, ResourceCache
 from kiln.webhooks.config import SharedSecret
@@ -30,9 +30,10 @@ from kiln.webhooks.organization import (
     ANNOTATION_CODE_REPOSITORY,
     ANNOTATION_TEMPLATE_BUILDRULES,
     LABEL_CREATED_BY,
+    PendingRules,
     owned_by_repository,
+    pending_template_rules,
     repository_name,
-    template_rules,
 )
 from tests.unit.webhooks.objects import (
     CHANGES_RULE,
@@ -255,52 +256,25 @@ def test_created_rules_are_owned_by_their_repository() -> None:
     ]
 
 
-def test_created_repository_to_the_template_rules_it_carries_owned_by_it(push: bytes, now: datetime) -> None:
+def test_created_repository_names_its_template_rules_which_make_the_same_buildrules(
+    push: bytes, now: datetime
+) -> None:
     new = create_of(org_deliver(org_world(), push, now)).repository
     assert new is not None
+    assert new.manifest["metadata"]["annotations"][ANNOTATION_TEMPLATE_BUILDRULES] == "changes,main"
     created = {**new.manifest, "metadata": {**new.manifest["metadata"], "uid": "uid-1"}}
-    assert template_rules(created) == tuple(owned_by_repository(r, "public-repo", "uid-1") for r in new.rules)
-    assert template_rules({"metadata": {"name": "app", "namespace": NAMESPACE}}) == ()
-    # a template without rules: nothing to carry
+    template = Namespace.model_validate(org_tenant()).spec.repository_template
+    pending = pending_template_rules(created, TENANT, template)
+    assert pending == PendingRules(
+        tuple(owned_by_repository(r, "public-repo", "uid-1") for r in new.rules), ()
+    )
+    assert (
+        pending_template_rules({"metadata": {"name": "app", "namespace": NAMESPACE}}, TENANT, template)
+        is None
+    )
+    # a template without rules: nothing to name
     bare = create_of(org_deliver(org_world(tenant_body=org_tenant(buildRules=[])), push, now)).repository
     assert bare is not None and ANNOTATION_TEMPLATE_BUILDRULES not in bare.manifest["metadata"]["annotations"]
-
-
-def _carried(
-    name: str = "public-repo-x",
-    namespace: str = NAMESPACE,
-    repository: str = "public-repo",
-    kind: tuple[str, str] = ("kiln.dev/v1alpha1", "BuildRule"),
-) -> str:
-    """A template-rules annotation of one object."""
-    meta = {"name": name, "namespace": namespace}
-    return json.dumps(
-        [{"apiVersion": kind[0], "kind": kind[1], "metadata": meta, "spec": {"repository": repository}}]
-    )
-
-
-@pytest.mark.parametrize(
-    "annotation",
-    [
-        "{not json",
-        '{"kind": "BuildRule"}',
-        _carried(repository="other"),
-        _carried(namespace="elsewhere"),
-        _carried(name="main"),  # not named after the Repository
-        _carried(kind=("v1", "Secret")),
-    ],
-)
-def test_unreadable_template_rules_annotation_to_the_reason(annotation: str) -> None:
-    meta = {
-        "name": "public-repo",
-        "namespace": NAMESPACE,
-        "annotations": {ANNOTATION_TEMPLATE_BUILDRULES: annotation},
-    }
-    found = template_rules({"metadata": meta})
-    assert isinstance(found, str) and ANNOTATION_TEMPLATE_BUILDRULES in found, found
-    # what each case changes is what makes it unreadable
-    valid = {**meta, "annotations": {ANNOTATION_TEMPLATE_BUILDRULES: _carried()}}
-    assert [r["metadata"]["name"] for r in template_rules({"metadata": valid})] == ["public-repo-x"]
 
 
 def test_template_rules_are_validated_as_buildrules_naming_their_place() -> None:
