@@ -64,19 +64,22 @@ def complete_template_rules(kube: Kube, body: Mapping[str, Any], tenant: Tenant 
             )
     remaining = ",".join(again) or None
     if remaining != body["metadata"]["annotations"][ANNOTATION_TEMPLATE_BUILDRULES]:
-        _annotate(kube, body, remaining)
+        events.extend(_annotate(kube, body, remaining))
     return tuple(events)
 
 
-def _annotate(kube: Kube, body: Mapping[str, Any], value: str | None) -> None:
-    """Set (None: remove) the annotation; when the API server cannot take it now (admission covers
-    Repository updates and fails closed), the next reconcile does it."""
+def _annotate(kube: Kube, body: Mapping[str, Any], value: str | None) -> tuple[Event, ...]:
+    """Set (None: remove) the annotation. Whatever stops it (admission covers Repository updates
+    and fails closed; RBAC), the next reconcile tries again; a refusal is said in a Warning."""
     meta = body["metadata"]
     patch = {"metadata": {"annotations": {ANNOTATION_TEMPLATE_BUILDRULES: value}}}
     try:
         kube.merge_patch(API_VERSION, REPOSITORY.kind, meta["name"], meta["namespace"], patch)
     except ApiException as error:
-        if error.status != 404 and not retriable(error.status):  # 404: deleted meanwhile
-            raise
+        if error.status == 404 or retriable(error.status):  # 404: deleted meanwhile
+            return ()
+        message = f"annotation {ANNOTATION_TEMPLATE_BUILDRULES} not updated: {api_message(error)}; {RETRY}"
+        return (("Warning", "TemplateRulesNotUpdated", message),)
     except (urllib3.exceptions.HTTPError, OSError):
-        pass
+        return ()
+    return ()

@@ -43,9 +43,8 @@ def annotation(kube: FakeKube) -> str | None:
 
 
 def refused(status: int, message: str = "") -> ApiException:
-    error = ApiException(
-        status=status, reason={422: "Unprocessable Entity", 503: "Service Unavailable"}[status]
-    )
+    reasons = {403: "Forbidden", 422: "Unprocessable Entity", 503: "Service Unavailable"}
+    error = ApiException(status=status, reason=reasons[status])
     error.body = json.dumps({"kind": "Status", "message": message})
     return error
 
@@ -98,8 +97,11 @@ def test_rule_the_api_server_cannot_take_now_to_a_warning_and_only_it_tried_agai
     kube.refusals[("BuildRule", "app-main")] = urllib3.exceptions.ProtocolError("Connection aborted.")
     again = kube.get(V, "Repository", "app", NAMESPACE)
     assert again is not None
+    kube.writes.clear()
     assert [e[1] for e in complete_template_rules(kube, again, TENANT)] == ["BuildRuleCreateFailed"]
-    assert annotation(kube) == "main"
+    assert annotation(kube) == "main" and kube.writes == [
+        ("create", "BuildRule", "app-main")
+    ]  # not patched again
     kube.refusals.clear()
     last = kube.get(V, "Repository", "app", NAMESPACE)
     assert last is not None
@@ -160,3 +162,12 @@ def test_annotation_the_api_server_cannot_take_now_or_a_repository_gone_to_no_er
     kube.refusals.clear()
     kube.delete(V, "Repository", "app", NAMESPACE)
     assert complete_template_rules(kube, repo, TENANT) == ()  # rules exist; the patch meets a 404
+
+
+def test_annotation_patch_refused_for_good_to_a_warning_not_an_error() -> None:
+    kube = FakeKube()
+    repo = created_repository(kube)
+    kube.refusals[("Repository", "app")] = refused(403, 'repositories.kiln.dev "app" is forbidden')
+    events = complete_template_rules(kube, repo, TENANT)
+    assert [e[1] for e in events] == ["BuildRuleCreated", "BuildRuleCreated", "TemplateRulesNotUpdated"]
+    assert "403 Forbidden" in events[-1][2] and annotation(kube) == "changes,main"
