@@ -341,6 +341,7 @@ class OperatorProcess:
             # resync at every reconcile tick of a Repository (60 s), not every 10 minutes (test_resync)
             "KILN_RESYNC_INTERVAL": "1",
         }
+        self._refuse_taken_ports()
         self._log = log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [
@@ -358,6 +359,26 @@ class OperatorProcess:
             env=env,
         )
         self._wait_ready()
+
+    def _refuse_taken_ports(self) -> None:
+        """Fail when another process answers on this operator's ports: an operator left running by
+        an interrupted test run would answer the readiness checks and handle every object, and
+        tests that stop "the operator" would stop only this one."""
+        ports = [
+            self.WEBHOOK_PORT,
+            int(self.LIVENESS.split(":")[2].split("/")[0]),
+            int(self.RECEIVER.split(":")[1]),
+        ]
+        for port in ports:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            except OSError:
+                continue
+            pytest.fail(
+                f"port {port} of the harness's operator is taken, likely by an operator an interrupted "
+                "test run left behind: `pkill -f 'kiln operator'`, then run again",
+                pytrace=False,
+            )
 
     def _wait_ready(self) -> None:
         import urllib.request
