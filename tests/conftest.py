@@ -295,9 +295,11 @@ class OperatorProcess:
     """`kiln operator` as a real process against the test cluster (so a test can kill and restart it)."""
 
     WEBHOOK_PORT = 19443
-    LIVENESS = "http://127.0.0.1:18080/healthz"
+    LIVENESS_PORT = 18080
+    LIVENESS = f"http://127.0.0.1:{LIVENESS_PORT}/healthz"
     # the code hosts' webhook receiver, hosted by the operator process (`--webhook-listen`)
-    RECEIVER = "127.0.0.1:18001"
+    RECEIVER_PORT = 18001
+    RECEIVER = f"127.0.0.1:{RECEIVER_PORT}"
 
     def __init__(self, cluster: Cluster, log_dir: Path) -> None:
         self.cluster = cluster
@@ -364,12 +366,7 @@ class OperatorProcess:
         """Fail when another process answers on this operator's ports: an operator left running by
         an interrupted test run would answer the readiness checks and handle every object, and
         tests that stop "the operator" would stop only this one."""
-        ports = [
-            self.WEBHOOK_PORT,
-            int(self.LIVENESS.split(":")[2].split("/")[0]),
-            int(self.RECEIVER.split(":")[1]),
-        ]
-        for port in ports:
+        for port in (self.WEBHOOK_PORT, self.LIVENESS_PORT, self.RECEIVER_PORT):
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
             except OSError:

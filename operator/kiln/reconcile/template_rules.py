@@ -43,20 +43,13 @@ def complete_template_rules(kube: Kube, body: Mapping[str, Any], tenant: Tenant 
         name = rule["metadata"]["name"]
         try:
             created = kube.create(rule)
-        except ApiException as error:
-            if retriable(error.status):
+        except _FAILURES as error:
+            retry, why = _failure(error)
+            if retry:
                 again.append(name.removeprefix(prefix))
-                events.append(
-                    ("Warning", "BuildRuleCreateFailed", f"BuildRule {name}: {api_message(error)}; {RETRY}")
-                )
+                events.append(("Warning", "BuildRuleCreateFailed", f"BuildRule {name}: {why}; {RETRY}"))
             else:
-                events.append(("Warning", "BuildRuleRefused", f"BuildRule {name}: {api_message(error)}"))
-            continue
-        except (urllib3.exceptions.HTTPError, OSError) as error:
-            again.append(name.removeprefix(prefix))
-            events.append(
-                ("Warning", "BuildRuleCreateFailed", f"BuildRule {name}: {type(error).__name__}; {RETRY}")
-            )
+                events.append(("Warning", "BuildRuleRefused", f"BuildRule {name}: {why}"))
             continue
         if created is not None:
             events.append(
@@ -75,11 +68,21 @@ def _annotate(kube: Kube, body: Mapping[str, Any], value: str | None) -> tuple[E
     patch = {"metadata": {"annotations": {ANNOTATION_TEMPLATE_BUILDRULES: value}}}
     try:
         kube.merge_patch(API_VERSION, REPOSITORY.kind, meta["name"], meta["namespace"], patch)
-    except ApiException as error:
-        if error.status == 404 or retriable(error.status):  # 404: deleted meanwhile
+    except _FAILURES as error:
+        retry, why = _failure(error)
+        if retry or (isinstance(error, ApiException) and error.status == 404):  # 404: deleted meanwhile
             return ()
-        message = f"annotation {ANNOTATION_TEMPLATE_BUILDRULES} not updated: {api_message(error)}; {RETRY}"
+        message = f"annotation {ANNOTATION_TEMPLATE_BUILDRULES} not updated: {why}; {RETRY}"
         return (("Warning", "TemplateRulesNotUpdated", message),)
-    except (urllib3.exceptions.HTTPError, OSError):
-        return ()
     return ()
+
+
+# what a call to the API server can end in besides an answer it gives
+_FAILURES = (ApiException, urllib3.exceptions.HTTPError, OSError)
+
+
+def _failure(error: Exception) -> tuple[bool, str]:
+    """Whether the call may succeed when tried again, and what went wrong, in one line."""
+    if isinstance(error, ApiException):
+        return retriable(error.status), api_message(error)
+    return True, type(error).__name__  # no answer at all
